@@ -1,0 +1,8 @@
+//! Switchboard: a contact-center control plane.
+//!
+//! The cores (`routing`, …) are sans-IO state machines: they take events and `now` and return
+//! decisions. Adapters (store, web, media handlers) surround them. `../DESIGN.md` of the
+//! workspace is the map; the README is the user's guide.
+
+pub mod model;
+pub mod routing;

@@ -1,0 +1,19 @@
+//! The universal queue and skills-based router (sans-IO).
+//!
+//! One queue for every media type. A contact carries criteria (required or preferred keys with
+//! minimum levels) that relax over waiting time; agents carry keys with levels, media slots and
+//! queue memberships. Both directions are one decision each: a new contact takes the best free
+//! agent slot, a freed slot takes the best waiting contact it can serve.
+
+pub mod catalog;
+pub mod setup;
+pub mod spec;
+pub mod strategy;
+
+pub use catalog::Catalog;
+pub use setup::{AgentSetup, ContactSetup, Fairness, QueueSetup, RoutingSettings, SetupError};
+pub use spec::{
+    AgentSpec, ContactSpec, Criterion, Membership, Modifier, OverflowTarget, QueueSpec,
+    RouterSettings,
+};
+pub use strategy::Strategy;
