@@ -39,14 +39,14 @@ impl Timestamp {
 
     /// This instant plus `d`, saturating.
     #[inline]
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_add(micros))
     }
 
     /// This instant minus `d`, saturating.
     #[inline]
-    pub fn sub(self, d: Duration) -> Self {
+    pub fn minus(self, d: Duration) -> Self {
         let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_sub(micros))
     }
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates_instead_of_overflowing() {
-        assert_eq!(Timestamp::MAX.add(Duration::from_secs(1)), Timestamp::MAX);
+        assert_eq!(Timestamp::MAX.plus(Duration::from_secs(1)), Timestamp::MAX);
         assert_eq!(Timestamp(5).since(Timestamp(10)), Duration::ZERO);
         assert_eq!(
             Timestamp::from_secs(10).since(Timestamp::from_secs(4)),

@@ -17,3 +17,24 @@ pub use spec::{
     RouterSettings,
 };
 pub use strategy::Strategy;
+
+mod error;
+mod explain;
+mod history;
+mod invariants;
+mod output;
+mod predict;
+mod relax;
+mod roster;
+mod router;
+mod timers;
+mod waiting;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::RouterError;
+pub use explain::{CandidateExplanation, CriterionExplanation, Explanation, Verdict};
+pub use history::CustomerHistory;
+pub use output::{MissReason, Output, WithdrawReason};
+pub use router::{Router, RouterCounters};
