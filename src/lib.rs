@@ -4,5 +4,7 @@
 //! decisions. Adapters (store, web, media handlers) surround them. `../DESIGN.md` of the
 //! workspace is the map; the README is the user's guide.
 
+pub mod config;
+pub mod logging;
 pub mod model;
 pub mod routing;
