@@ -267,7 +267,7 @@ impl Ledger {
                         .entry(contact)
                         .or_default()
                         .extend(agents.iter().copied());
-                    self.offered.insert(contact, agents);
+                    self.offered.insert(contact, agents.to_vec());
                 }
                 Output::OfferExtended { contact, agent, .. } => {
                     self.was_offered_to

@@ -86,6 +86,14 @@ impl Router {
                 Phase::Detached => return Err(format!("{id} was left detached")),
             }
         }
+        let targeted: usize = self.agents.iter().flatten().map(|a| a.targeted.len()).sum();
+        if self.waiting_contacts() != self.waiting.len() + targeted {
+            return Err(format!(
+                "{} contacts counted waiting, {} found",
+                self.waiting_contacts(),
+                self.waiting.len() + targeted
+            ));
+        }
         if waiting != self.waiting.len() {
             return Err(format!(
                 "{waiting} contacts wait but the index holds {}",

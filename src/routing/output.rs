@@ -1,6 +1,8 @@
 //! What the router tells its caller: lifecycle changes (to be stored before they are reported)
 //! and decisions (offers, overflows) for the caller to carry out.
 
+use smallvec::SmallVec;
+
 use crate::model::{AgentId, ContactId, MediaType, Outcome, Priority, QueueId, Timestamp};
 
 use super::spec::OverflowTarget;
@@ -43,7 +45,7 @@ pub enum Output {
         /// The contact.
         contact: ContactId,
         /// Agents offered (several for ring-all).
-        agents: Vec<AgentId>,
+        agents: SmallVec<[AgentId; 4]>,
         /// When the legs time out.
         expires_at: Timestamp,
         /// When.

@@ -6,6 +6,28 @@ use std::time::Duration;
 use crate::model::Level;
 
 use super::spec::{Criterion, QueueSpec, RelaxAction};
+use crate::model::SkillId;
+
+/// One bit of a 128-bit key filter: agents whose filter lacks a required key's bit certainly
+/// lack the key, so most ineligible agent/contact pairs are rejected with one AND.
+#[inline]
+pub fn key_bit(key: SkillId) -> u128 {
+    1u128 << (key.0.wrapping_mul(0x9E37_79B9) >> 25)
+}
+
+/// The filter of keys a signature requires at any waiting time (criteria that a relaxation
+/// step may drop are left out).
+pub fn required_mask(queue: &QueueSpec, signature: &[Criterion]) -> u128 {
+    signature
+        .iter()
+        .filter(|c| {
+            !queue
+                .relax
+                .iter()
+                .any(|step| matches!(step.action, RelaxAction::Drop { tag } if tag == c.tag))
+        })
+        .fold(0, |mask, c| mask | key_bit(c.key))
+}
 
 /// The minimum level `criterion` demands after `wait`, or `None` once it is dropped.
 #[inline]
@@ -120,6 +142,24 @@ mod tests {
                 .unwrap()
                 .get(),
             2
+        );
+    }
+
+    #[test]
+    fn the_key_filter_leaves_out_criteria_that_relaxation_may_drop() {
+        let (q, c) = language_queue();
+        assert_eq!(required_mask(&q, &[c]), 0, "language is dropped after 90 s");
+        let mut product = c;
+        product.key = SkillId(3);
+        product.tag = TagId(9);
+        assert_eq!(required_mask(&q, &[c, product]), key_bit(SkillId(3)));
+        let bits: std::collections::BTreeSet<u32> = (0..500)
+            .map(|k| key_bit(SkillId(k)).trailing_zeros())
+            .collect();
+        assert!(
+            bits.len() > 100,
+            "500 keys spread over {} of 128 bits",
+            bits.len()
         );
     }
 

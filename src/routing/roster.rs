@@ -17,6 +17,8 @@ const HANDLE_TIME_SMOOTHING: f64 = 0.1;
 pub struct AgentState {
     /// The agent's skills, slots and memberships.
     pub spec: AgentSpec,
+    /// Filter of the agent's keys (see [`super::relax::key_bit`]).
+    pub key_mask: u128,
     /// (queue, member index) for every membership.
     pub member_of: SmallVec<[(QueueId, u32); 8]>,
     /// Logged in (only logged-in agents are offered anything).
@@ -46,8 +48,10 @@ pub struct AgentState {
 impl AgentState {
     /// A logged-out agent.
     pub fn new(spec: AgentSpec) -> Self {
+        let key_mask = skills_mask(&spec.skills);
         AgentState {
             spec,
+            key_mask,
             member_of: SmallVec::new(),
             logged_in: false,
             available: MediaSet::EMPTY,
@@ -61,6 +65,12 @@ impl AgentState {
             connected: SmallVec::new(),
             targeted: Vec::new(),
         }
+    }
+
+    /// Replaces the agent's keys.
+    pub fn set_skills(&mut self, skills: Vec<(crate::model::SkillId, crate::model::Level)>) {
+        self.key_mask = skills_mask(&skills);
+        self.spec.skills = skills;
     }
 
     /// What the agent could take now, given the blending rules.
@@ -126,6 +136,12 @@ impl AgentState {
             Some(previous) => previous + HANDLE_TIME_SMOOTHING * (seconds - previous),
         });
     }
+}
+
+fn skills_mask(skills: &[(crate::model::SkillId, crate::model::Level)]) -> u128 {
+    skills
+        .iter()
+        .fold(0, |mask, (key, _)| mask | super::relax::key_bit(*key))
 }
 
 /// A required key an agent lacks (or has too low).

@@ -22,7 +22,7 @@ use super::catalog::MAX_CRITERIA;
 use super::error::RouterError;
 use super::history::CustomerHistory;
 use super::output::{MissReason, Output, WithdrawReason};
-use super::relax::{allowed_tier, effective_min, next_tier_step};
+use super::relax::{allowed_tier, effective_min, next_tier_step, required_mask};
 use super::roster::{AgentState, Member, QueueState};
 use super::setup::Fairness;
 use super::spec::{
@@ -31,7 +31,7 @@ use super::spec::{
 };
 use super::strategy::Behaviour;
 use super::timers::{TimerKind, Timers};
-use super::waiting::{BucketId, Signature, Waiting};
+use super::waiting::{BucketClass, BucketId, Signature, Waiting};
 
 /// Where a live contact is.
 #[derive(Debug, Clone)]
@@ -75,6 +75,8 @@ pub(super) struct Live {
     pub(super) signature: Signature,
     /// Preferred criteria.
     pub(super) preferred: SmallVec<[Criterion; 4]>,
+    /// Filter of the keys the signature always requires.
+    pub(super) mask: u128,
     pub(super) phase: Phase,
     /// When the contact entered its current queue (maximum wait counts from here).
     pub(super) queue_entered: Timestamp,
@@ -126,6 +128,8 @@ pub struct Router {
     /// Whether any logged-in member could ever serve a signature; cleared when the roster changes.
     servable: FxHashMap<(QueueId, MediaType, Signature), bool>,
     counters: RouterCounters,
+    /// Contacts waiting for one agent in their affinity window.
+    targeted: usize,
     last_now: Timestamp,
 }
 
@@ -149,6 +153,7 @@ impl Router {
             history,
             servable: FxHashMap::default(),
             counters: RouterCounters::default(),
+            targeted: 0,
             last_now: Timestamp::ZERO,
         }
     }
@@ -312,7 +317,7 @@ impl Router {
         skills.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         skills.dedup_by_key(|(key, _)| *key);
         let a = self.agent_mut(agent)?;
-        a.spec.skills = skills;
+        a.set_skills(skills);
         let queues: Vec<QueueId> = a.member_of.iter().map(|(q, _)| *q).collect();
         self.roster_changed();
         self.release_targets(now, agent, false);
@@ -478,6 +483,7 @@ impl Router {
             });
         }
         let (signature, preferred) = split_criteria(&queue.spec, &spec.criteria);
+        let mask = required_mask(&queue.spec, &signature);
         let id = spec.id;
         let queue_id = spec.queue;
         let arrival = spec.arrival;
@@ -487,6 +493,7 @@ impl Router {
                 spec,
                 signature,
                 preferred,
+                mask,
                 phase: Phase::Detached,
                 queue_entered: arrival.min(now),
                 overflowed_from: SmallVec::new(),
@@ -519,6 +526,7 @@ impl Router {
         }
         let queue = self.queue(spec.queue)?;
         let (signature, preferred) = split_criteria(&queue.spec, &spec.criteria);
+        let mask = required_mask(&queue.spec, &signature);
         let a = self.agent_mut(agent)?;
         if a.spec.tenant != spec.tenant {
             return Err(RouterError::TenantMismatch {
@@ -536,6 +544,7 @@ impl Router {
                 spec,
                 signature,
                 preferred,
+                mask,
                 phase: Phase::Connected { agent, since },
                 queue_entered: since,
                 overflowed_from: SmallVec::new(),
@@ -727,10 +736,13 @@ impl Router {
             self.waiting.remove(bucket, arrival, contact);
             let _ = old_priority;
             let new_bucket = self.waiting.insert(
-                live.spec.queue,
-                live.spec.media,
-                priority,
-                &live.signature,
+                &BucketClass {
+                    queue: live.spec.queue,
+                    media: live.spec.media,
+                    priority,
+                    signature: &live.signature,
+                    mask: live.mask,
+                },
                 arrival,
                 contact,
             );
@@ -815,8 +827,7 @@ impl Router {
 
     /// Number of contacts waiting in queues (not offered, not connected).
     pub fn waiting_contacts(&self) -> usize {
-        let targeted: usize = self.agents.iter().flatten().map(|a| a.targeted.len()).sum();
-        self.waiting.len() + targeted
+        self.waiting.len() + self.targeted
     }
 
     /// Number of contacts waiting in one queue for one media type (targeted ones excluded).
@@ -952,8 +963,9 @@ impl Router {
                             .map(|q| q.spec.affinity)
                             .unwrap_or_default(),
                     );
-                    if let Some(a) = self.agent_mut_opt(agent) {
+                    if let Some(a) = self.agents.get_mut(agent.index()).and_then(Option::as_mut) {
                         a.targeted.push(contact);
+                        self.targeted += 1;
                     }
                     self.timers.set(until, contact, TimerKind::AffinityEnd);
                 }
@@ -978,10 +990,13 @@ impl Router {
             return;
         };
         let bucket = self.waiting.insert(
-            queue_id,
-            media,
-            live.spec.priority,
-            &signature,
+            &BucketClass {
+                queue: queue_id,
+                media,
+                priority: live.spec.priority,
+                signature: &signature,
+                mask: live.mask,
+            },
             live.spec.arrival,
             contact,
         );
@@ -1029,8 +1044,11 @@ impl Router {
     }
 
     fn untarget(&mut self, contact: ContactId, agent: AgentId) {
-        if let Some(a) = self.agent_mut_opt(agent) {
+        if let Some(a) = self.agents.get_mut(agent.index()).and_then(Option::as_mut) {
+            let before = a.targeted.len();
             a.targeted.retain(|c| *c != contact);
+            let removed = before - a.targeted.len();
+            self.targeted -= removed;
         }
     }
 
@@ -1043,6 +1061,7 @@ impl Router {
             return;
         }
         let targeted = std::mem::take(&mut a.targeted);
+        self.targeted -= targeted.len();
         let mut keep = Vec::new();
         for contact in targeted {
             let still_fine = !all && self.affinity_target(now, contact) == Some(agent);
@@ -1055,7 +1074,8 @@ impl Router {
                 self.place(now, contact, false);
             }
         }
-        if let Some(a) = self.agent_mut_opt(agent) {
+        if let Some(a) = self.agents.get_mut(agent.index()).and_then(Option::as_mut) {
+            self.targeted += keep.len();
             a.targeted.extend(keep);
         }
     }
@@ -1149,7 +1169,7 @@ impl Router {
         self.counters.offers += 1;
         self.outputs.push_back(Output::Offered {
             contact,
-            agents: agents.to_vec(),
+            agents: agents.iter().copied().collect(),
             expires_at: now.plus(timeout),
             at: now,
         });
@@ -1320,7 +1340,9 @@ impl Router {
             else {
                 continue;
             };
-            if agent.meets(&live.signature, &queue.spec, wait).is_some() {
+            if live.mask & !agent.key_mask != 0
+                || agent.meets(&live.signature, &queue.spec, wait).is_some()
+            {
                 continue;
             }
             let score = preference_score(agent, &live.preferred, &queue.spec, wait);
@@ -1448,6 +1470,9 @@ impl Router {
                     if best.is_some_and(|(b, _)| key >= b) {
                         break;
                     }
+                    if bucket.mask & !agent.key_mask != 0 {
+                        continue;
+                    }
                     let wait = now.since(arrival);
                     if member.level <= allowed_tier(&queue.spec, wait)
                         && agent.meets(&bucket.signature, &queue.spec, wait).is_none()
@@ -1501,6 +1526,7 @@ impl Router {
                     live.spec.queue = to;
                     live.queue_entered = now;
                     let (signature, preferred) = split_criteria(&spec, &live.spec.criteria);
+                    live.mask = required_mask(&spec, &signature);
                     live.signature = signature;
                     live.preferred = preferred;
                 }
@@ -1847,8 +1873,9 @@ fn claim_key(
     contact: ContactId,
     now: Timestamp,
 ) -> ClaimKey {
+    // Scaled by the factor in thousandths; comparisons need no division.
     let waited = i128::from(now.0.saturating_sub(arrival.0));
-    let effective = waited * i128::from(queue.wait_factor_permille) / 1000;
+    let effective = waited * i128::from(queue.wait_factor_permille);
     let weight = if weight_first { queue.weight } else { 0 };
     (
         Reverse(weight),

@@ -37,6 +37,8 @@ pub struct Bucket {
     pub priority: Priority,
     /// Required criteria shared by every contact here.
     pub signature: Signature,
+    /// Filter of the keys the signature always requires.
+    pub mask: u128,
     /// (arrival, id), sorted ascending.
     pub entries: VecDeque<(Timestamp, ContactId)>,
 }
@@ -60,6 +62,21 @@ impl Bucket {
 }
 
 type BucketKey = (QueueId, MediaType, Priority, Signature);
+
+/// What decides a contact's bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketClass<'a> {
+    /// The queue.
+    pub queue: QueueId,
+    /// The media type.
+    pub media: MediaType,
+    /// The priority.
+    pub priority: Priority,
+    /// Required criteria.
+    pub signature: &'a Signature,
+    /// Filter of the keys the signature always requires.
+    pub mask: u128,
+}
 
 /// Lanes of buckets for every (queue, media) pair.
 #[derive(Debug, Default)]
@@ -123,13 +140,17 @@ impl Waiting {
     /// Puts a contact in its bucket at its place (by arrival); returns the bucket.
     pub fn insert(
         &mut self,
-        queue: QueueId,
-        media: MediaType,
-        priority: Priority,
-        signature: &Signature,
+        class: &BucketClass<'_>,
         arrival: Timestamp,
         id: ContactId,
     ) -> BucketId {
+        let BucketClass {
+            queue,
+            media,
+            priority,
+            signature,
+            mask,
+        } = *class;
         let lane = lane_index(queue, media);
         self.ensure_lane(lane);
         let key: BucketKey = (queue, media, priority, signature.clone());
@@ -141,6 +162,7 @@ impl Waiting {
                     media,
                     priority,
                     signature: signature.clone(),
+                    mask,
                     entries: VecDeque::new(),
                 };
                 let id = match self.free_ids.pop() {
@@ -247,26 +269,35 @@ mod tests {
         let q = QueueId(0);
         let voice = MediaType::Voice;
         w.insert(
-            q,
-            voice,
-            Priority(0),
-            &sig(&[1]),
+            &BucketClass {
+                queue: q,
+                media: voice,
+                priority: Priority(0),
+                signature: &sig(&[1]),
+                mask: 0,
+            },
             Timestamp(10),
             ContactId(1),
         );
         w.insert(
-            q,
-            voice,
-            Priority(0),
-            &sig(&[2]),
+            &BucketClass {
+                queue: q,
+                media: voice,
+                priority: Priority(0),
+                signature: &sig(&[2]),
+                mask: 0,
+            },
             Timestamp(5),
             ContactId(2),
         );
         w.insert(
-            q,
-            voice,
-            Priority(3),
-            &sig(&[1]),
+            &BucketClass {
+                queue: q,
+                media: voice,
+                priority: Priority(3),
+                signature: &sig(&[1]),
+                mask: 0,
+            },
             Timestamp(50),
             ContactId(3),
         );
@@ -281,28 +312,37 @@ mod tests {
         let q = QueueId(0);
         let s = sig(&[]);
         let b = w.insert(
-            q,
-            MediaType::Chat,
-            Priority(0),
-            &s,
+            &BucketClass {
+                queue: q,
+                media: MediaType::Chat,
+                priority: Priority(0),
+                signature: &s,
+                mask: 0,
+            },
             Timestamp(10),
             ContactId(1),
         );
         w.insert(
-            q,
-            MediaType::Chat,
-            Priority(0),
-            &s,
+            &BucketClass {
+                queue: q,
+                media: MediaType::Chat,
+                priority: Priority(0),
+                signature: &s,
+                mask: 0,
+            },
             Timestamp(20),
             ContactId(2),
         );
         assert!(w.remove(b, Timestamp(10), ContactId(1)));
         assert_eq!(w.bucket(b).unwrap().head().unwrap().1, ContactId(2));
         let b2 = w.insert(
-            q,
-            MediaType::Chat,
-            Priority(0),
-            &s,
+            &BucketClass {
+                queue: q,
+                media: MediaType::Chat,
+                priority: Priority(0),
+                signature: &s,
+                mask: 0,
+            },
             Timestamp(10),
             ContactId(1),
         );
@@ -316,10 +356,13 @@ mod tests {
         let mut w = Waiting::new();
         let q = QueueId(1);
         let b = w.insert(
-            q,
-            MediaType::Email,
-            Priority(0),
-            &sig(&[1]),
+            &BucketClass {
+                queue: q,
+                media: MediaType::Email,
+                priority: Priority(0),
+                signature: &sig(&[1]),
+                mask: 0,
+            },
             Timestamp(1),
             ContactId(1),
         );
@@ -328,10 +371,13 @@ mod tests {
         assert!(w.bucket(b).is_none());
         assert_eq!(w.lane(q, MediaType::Email).count(), 0);
         let b2 = w.insert(
-            q,
-            MediaType::Email,
-            Priority(0),
-            &sig(&[9]),
+            &BucketClass {
+                queue: q,
+                media: MediaType::Email,
+                priority: Priority(0),
+                signature: &sig(&[9]),
+                mask: 0,
+            },
             Timestamp(1),
             ContactId(2),
         );
