@@ -414,6 +414,13 @@ impl Config {
         if let Err(message) = logging::check_level(&self.log.level) {
             errors.push(SetupError::new("log.level", message));
         }
+        let grace = self.routing.startup_grace_s;
+        if !grace.is_finite() || !(0.0..=86_400.0).contains(&grace) {
+            errors.push(SetupError::new(
+                "routing.startup_grace_s",
+                format!("{grace} is out of range; expected a number of seconds from 0 to 86400"),
+            ));
+        }
         if !(1..=HISTORY_CAPACITY_LIMIT).contains(&self.routing.history_capacity) {
             errors.push(SetupError::new(
                 "routing.history_capacity",

@@ -5,7 +5,9 @@
 //! workspace is the map; the README is the user's guide.
 
 pub mod config;
+pub mod controller;
 pub mod logging;
 pub mod model;
 pub mod routing;
 pub mod store;
+pub mod web;

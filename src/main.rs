@@ -1,1 +1,178 @@
-fn main() {}
+//! `switchboard`: the command line. The binary's edge: errors become messages and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use switchboard::config::{CONFIG_PATH_VAR, Config};
+use switchboard::controller::{Controller, DurableRouter};
+use switchboard::logging::{self, LogFormat};
+use switchboard::model::Timestamp;
+use switchboard::store::Store;
+
+/// Switchboard: a contact-center control plane beside FreeSWITCH and Asterisk.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: ./switchboard.toml if it exists, else built-in defaults).
+    #[arg(long, short, global = true, env = CONFIG_PATH_VAR)]
+    config: Option<PathBuf>,
+    /// Log format: human (default) or json; overrides `log.format`.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log level or filter (e.g. `debug`, `switchboard=debug,info`); overrides `log.level`.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control plane: the store, the router and the HTTP API.
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Check the configuration and print what it defines, then exit.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("switchboard: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_path(cli: &Cli) -> Option<PathBuf> {
+    cli.config.clone().or_else(|| {
+        let default = Path::new("switchboard.toml");
+        default.exists().then(|| default.to_path_buf())
+    })
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let path = config_path(cli);
+    Config::load(path.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn init_logging(cli: &Cli, config: &Config) -> Result<()> {
+    let format = cli.log_format.unwrap_or(config.log.format);
+    let level = cli
+        .log_level
+        .clone()
+        .unwrap_or_else(|| config.log.level.clone());
+    logging::init(format, &level).context("starting the logs")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve => {
+            let config = load_config(&cli)?;
+            init_logging(&cli, &config)?;
+            runtime()?.block_on(serve(config))
+        }
+        Command::Migrate => {
+            let config = load_config(&cli)?;
+            init_logging(&cli, &config)?;
+            runtime()?.block_on(async {
+                let store = Store::open(&config.store.url)
+                    .await
+                    .context("opening the store")?;
+                println!("schema up to date in {}", store.url());
+                store.close().await;
+                Ok(())
+            })
+        }
+        Command::Check => {
+            let config = load_config(&cli)?;
+            let resolved = config.resolve().map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "configuration OK ({}): {} queues, {} agents, store {}",
+                config_path(&cli)
+                    .map_or("built-in defaults".to_owned(), |p| p.display().to_string()),
+                resolved.queues.len(),
+                resolved.agents.len(),
+                config.store.url
+            );
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let resolved = config.resolve().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listen = config
+        .server
+        .listen_addr()
+        .with_context(|| format!("server.listen {:?}", config.server.listen))?;
+    let store = Store::open(&config.store.url)
+        .await
+        .context("opening the store")?;
+    tracing::info!(store = store.url(), "store open, schema up to date");
+    let catalog = resolved.catalog.clone();
+    let (router, rebuilt) = DurableRouter::open(resolved, store, Timestamp::now())
+        .await
+        .context("rebuilding the queues")?;
+    tracing::info!(
+        waiting = rebuilt.waiting,
+        connected = rebuilt.connected,
+        dropped = rebuilt.dropped,
+        customers = rebuilt.customers,
+        "queues rebuilt from the store"
+    );
+    let (controller, task) = Controller::spawn(router);
+    let app = switchboard::web::router(controller, catalog);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(address = %listener.local_addr().unwrap_or(listen), "serving the HTTP API");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    let grace = std::time::Duration::from_secs(config.server.shutdown_grace_s);
+    if tokio::time::timeout(grace, task.join()).await.is_err() {
+        tracing::warn!(
+            grace_s = grace.as_secs(),
+            "the controller did not stop in time"
+        );
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

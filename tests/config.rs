@@ -180,6 +180,7 @@ fn fully_populated() -> Config {
             seed: 1,
             history_capacity: 1,
             blending: BTreeMap::from([(MediaType::Voice, vec![MediaType::Chat])]),
+            startup_grace_s: 1.0,
         },
         queues: vec![queue],
         agents: vec![agent],
@@ -515,7 +516,7 @@ fn unknown_variables_are_refused_like_unknown_keys() {
     assert_eq!(
         env_error("", &[("SWITCHBOARD_ROUTING_SEEDS", "1")]),
         "environment variable SWITCHBOARD_ROUTING_SEEDS: routing.seeds: unknown key `seeds` in \
-         [routing]; expected one of: blending, fairness, history_capacity, seed"
+         [routing]; expected one of: blending, fairness, history_capacity, seed, startup_grace_s"
     );
     assert_eq!(
         env_error("", &[("SWITCHBOARD_DATABASE_URL", "x")]),

@@ -79,3 +79,39 @@ pub enum RouterError {
         queue: QueueId,
     },
 }
+
+impl RouterError {
+    /// The message with names from the catalog instead of ids (for people).
+    pub fn render(&self, catalog: &super::Catalog) -> String {
+        let agent = |a: &AgentId| format!("agent {}", catalog.agent_name(*a));
+        let queue = |q: &QueueId| format!("queue {}", catalog.queue_name(*q));
+        let tenant = |t: &TenantId| format!("tenant {}", catalog.tenant_name(*t));
+        match self {
+            RouterError::UnknownQueue(q) => format!("unknown {}", queue(q)),
+            RouterError::UnknownAgent(a) => format!("unknown {}", agent(a)),
+            RouterError::DuplicateAgent(a) => format!("{} already exists", agent(a)),
+            RouterError::DuplicateQueue(q) => format!("{} already exists", queue(q)),
+            RouterError::TenantMismatch {
+                what,
+                expected,
+                found,
+            } => {
+                format!(
+                    "{what} belongs to {}, expected {}",
+                    tenant(found),
+                    tenant(expected)
+                )
+            }
+            RouterError::NotOffered { contact, agent: a } => {
+                format!("{contact} is not offered to {}", agent(a))
+            }
+            RouterError::AgentBusy { agent: a, contacts } => {
+                format!("{} still holds {contacts} contact(s)", agent(a))
+            }
+            RouterError::NotMember { agent: a, queue: q } => {
+                format!("{} is not a member of {}", agent(a), queue(q))
+            }
+            other => other.to_string(),
+        }
+    }
+}

@@ -65,7 +65,7 @@ pub struct CandidateExplanation {
     pub previous_agent: bool,
     /// The strategy's measure for this agent (lower ranks first), e.g. idle time.
     pub strategy_rank: u64,
-    /// The strategy's measure in words, e.g. "idle 340s".
+    /// The strategy's measure in words, e.g. "last contact 340s ago".
     pub strategy_value: String,
 }
 
@@ -167,8 +167,6 @@ impl Router {
                 Verdict::Serving
             } else if holds_it {
                 Verdict::Ringing
-            } else if !agent.logged_in {
-                Verdict::LoggedOut
             } else if *agent.spec.slots.get(media) == 0 {
                 Verdict::NoSlots
             } else if let Some(missing) = agent.meets(&live.signature, &queue.spec, waited) {
@@ -182,6 +180,8 @@ impl Router {
                     level: member.level,
                     allowed,
                 }
+            } else if !agent.logged_in {
+                Verdict::LoggedOut
             } else if !agent.available.contains(media) {
                 Verdict::Unavailable
             } else if !queue.free.get(media).contains(index) {
@@ -351,15 +351,22 @@ fn describe_strategy(
     now: crate::model::Timestamp,
 ) -> (u64, String) {
     let idle = |since: crate::model::Timestamp| now.since(since).as_secs();
+    let ago = |since: crate::model::Timestamp, what: &str| {
+        if since == crate::model::Timestamp::ZERO {
+            format!("{what} never")
+        } else {
+            format!("{what} {}s ago", idle(since))
+        }
+    };
     match behaviour {
         Behaviour::RingAll => (0, "rings with its class".to_owned()),
         Behaviour::LongestIdle => (
             u64::MAX - idle(agent.last_end),
-            format!("idle {}s", idle(agent.last_end)),
+            ago(agent.last_end, "last contact"),
         ),
         Behaviour::LeastRecentInQueue => (
             u64::MAX - idle(member.last_end),
-            format!("last here {}s ago", idle(member.last_end)),
+            ago(member.last_end, "last here"),
         ),
         Behaviour::RoundRobin => {
             let start = queue.last_offered_position.map_or(0, |p| p.wrapping_add(1));

@@ -189,6 +189,7 @@ impl Router {
             // Nobody who could ever serve it: it should have overflowed, if the queue overflows.
             if matches!(live.phase, Phase::Waiting(_))
                 && queue.spec.overflow != OverflowTarget::None
+                && now >= self.grace_until
             {
                 let forever = Duration::from_secs(u64::MAX / 4_000_000);
                 let someone = queue.members().any(|(_, member)| {

@@ -130,6 +130,8 @@ pub struct Router {
     counters: RouterCounters,
     /// Contacts waiting for one agent in their affinity window.
     targeted: usize,
+    /// Before this instant, contacts do not overflow because nobody logged in could serve them.
+    pub(super) grace_until: Timestamp,
     last_now: Timestamp,
 }
 
@@ -154,6 +156,7 @@ impl Router {
             servable: FxHashMap::default(),
             counters: RouterCounters::default(),
             targeted: 0,
+            grace_until: Timestamp::ZERO,
             last_now: Timestamp::ZERO,
         }
     }
@@ -443,6 +446,15 @@ impl Router {
             self.release_targets(now, agent, false);
         }
         Ok(())
+    }
+
+    /// Starts the startup grace at `now` (see `RoutingSettings::startup_grace_s`): until it
+    /// ends, contacts wait instead of overflowing because no agent is logged in yet; when it
+    /// ends, those nobody logged in could ever serve overflow.
+    pub fn start_grace(&mut self, now: Timestamp) {
+        self.grace_until = now.plus(self.settings.startup_grace);
+        self.timers
+            .set(self.grace_until, ContactId(0), TimerKind::GraceOver);
     }
 
     /// Resets the per-day statistics (contacts handled, talk time) of every agent.
@@ -864,6 +876,11 @@ impl Router {
     }
 
     fn fire(&mut self, at: Timestamp, contact: ContactId, kind: TimerKind) {
+        if kind == TimerKind::GraceOver {
+            let queues: Vec<QueueId> = self.queue_ids().collect();
+            self.sweep_unservable(at, &queues);
+            return;
+        }
         let Some(live) = self.contacts.get(&contact) else {
             return;
         };
@@ -905,6 +922,8 @@ impl Router {
                     }
                 }
             }
+            // Handled above, before looking up a contact.
+            TimerKind::GraceOver => {}
             TimerKind::RingNext => {
                 if let Phase::Offered(legs) = &live.phase {
                     let ringing: SmallVec<[AgentId; 4]> = legs.iter().map(|l| l.agent).collect();
@@ -977,7 +996,10 @@ impl Router {
             .queue(queue_id)
             .map(|q| q.spec.overflow)
             .unwrap_or(OverflowTarget::None);
-        if overflow != OverflowTarget::None && !self.could_ever_serve(queue_id, media, &signature) {
+        if overflow != OverflowTarget::None
+            && now >= self.grace_until
+            && !self.could_ever_serve(queue_id, media, &signature)
+        {
             self.overflow(now, contact);
             return;
         }
@@ -1566,6 +1588,9 @@ impl Router {
 
     /// After the roster lost capability, contacts nobody logged in could ever serve overflow.
     fn sweep_unservable(&mut self, now: Timestamp, queues: &[QueueId]) {
+        if now < self.grace_until {
+            return;
+        }
         for &queue_id in queues {
             let overflow = self
                 .queue(queue_id)

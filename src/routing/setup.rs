@@ -42,6 +42,9 @@ pub struct RoutingSettings {
     /// Which media types a contact of a given type blocks on the same agent while offered or
     /// connected, e.g. `voice = ["chat"]`: no chat while on voice.
     pub blending: BTreeMap<MediaType, Vec<MediaType>>,
+    /// Seconds after a start during which contacts are not overflowed merely because no agent
+    /// is logged in yet (agents need a moment to log back in after a restart).
+    pub startup_grace_s: f64,
 }
 
 impl Default for RoutingSettings {
@@ -53,6 +56,7 @@ impl Default for RoutingSettings {
             seed: 1,
             history_capacity: 100_000,
             blending,
+            startup_grace_s: 120.0,
         }
     }
 }

@@ -242,6 +242,8 @@ pub struct RouterSettings {
     pub history_capacity: usize,
     /// For each media type, the media types it blocks on the same agent.
     pub blocks: MediaMap<MediaSet>,
+    /// How long after a start no contact overflows only because nobody is logged in yet.
+    pub startup_grace: Duration,
 }
 
 impl Default for RouterSettings {
@@ -264,6 +266,7 @@ impl RouterSettings {
             seed: setup.seed,
             history_capacity: setup.history_capacity,
             blocks,
+            startup_grace: Duration::from_secs_f64(setup.startup_grace_s.clamp(0.0, 86_400.0)),
         }
     }
 }

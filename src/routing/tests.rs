@@ -1277,3 +1277,40 @@ fn bad_inputs_are_errors_and_change_nothing() {
     );
     outputs(&mut r, at(2.0));
 }
+
+#[test]
+fn after_a_restart_contacts_wait_for_agents_to_log_back_in_until_the_grace_ends() {
+    let mut q = queue(0, Strategy::LongestIdleAgent);
+    q.overflow = OverflowTarget::Voicemail;
+    let settings = RouterSettings {
+        startup_grace: Duration::from_secs(120),
+        ..RouterSettings::default()
+    };
+    let mut r = Router::new(settings);
+    r.add_queue(q).unwrap();
+    r.add_agent(at(0.0), agent(0, &[(0, 1, 0)])).unwrap();
+    r.add_agent(at(0.0), skilled(agent(1, &[(0, 1, 1)]), &[(1, 5)]))
+        .unwrap();
+    r.start_grace(at(0.0));
+    let mut spanish = contact(1, 0, at(-30.0));
+    spanish.criteria = vec![required(1, 1)];
+    r.arrive(at(0.0), spanish).unwrap();
+    r.arrive(at(0.0), contact(2, 0, at(-20.0))).unwrap();
+    let out = outputs(&mut r, at(0.0));
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Overflowed { .. })),
+        "nobody is logged in yet: {out:?}"
+    );
+    // Agent 0 logs back in and takes the contact it can serve; nobody speaks Spanish …
+    r.log_in(at(10.0), AgentId(0)).unwrap();
+    assert_eq!(offers(&outputs(&mut r, at(10.0))), vec![(2, vec![0])]);
+    // … so when the grace ends, the Spanish caller overflows.
+    r.handle_timeout(at(120.0));
+    let out = outputs(&mut r, at(120.0));
+    assert!(out.contains(&Output::Ended {
+        contact: ContactId(1),
+        outcome: Outcome::Overflowed,
+        agent: None,
+        at: at(120.0)
+    }));
+}

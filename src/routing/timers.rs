@@ -21,6 +21,9 @@ pub enum TimerKind {
     OfferExpiry(AgentId),
     /// ring-progressively adds the next agent.
     RingNext,
+    /// The startup grace ended: overflow contacts nobody logged in could ever serve (the
+    /// timer's contact is unused).
+    GraceOver,
 }
 
 /// A due timer.
