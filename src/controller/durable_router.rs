@@ -27,8 +27,13 @@ pub enum DurableError {
     #[error("invalid contact: {0}")]
     Contact(#[from] SetupError),
     /// The router refused the input (the message names agents and queues).
-    #[error("{0}")]
-    Refused(String),
+    #[error("{message}")]
+    Refused {
+        /// Why, in kind.
+        refusal: Refusal,
+        /// Why, in words.
+        message: String,
+    },
     /// The store failed; what the router decided is kept and written on the next call.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -43,6 +48,33 @@ pub enum DurableError {
         /// What was wrong.
         message: String,
     },
+}
+
+/// The kind of a refusal, for callers that map it (HTTP statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Something named does not exist (contact, agent, queue).
+    NotFound,
+    /// It exists but is in a state that does not allow this.
+    Conflict,
+    /// The input itself is invalid.
+    Invalid,
+}
+
+fn refused(error: &RouterError, catalog: &Catalog) -> DurableError {
+    let refusal = match error {
+        RouterError::UnknownContact(_)
+        | RouterError::UnknownAgent(_)
+        | RouterError::UnknownQueue(_) => Refusal::NotFound,
+        RouterError::TooManyCriteria { .. } | RouterError::TenantMismatch { .. } => {
+            Refusal::Invalid
+        }
+        _ => Refusal::Conflict,
+    };
+    DurableError::Refused {
+        refusal,
+        message: error.render(catalog),
+    }
 }
 
 /// What a restart found in the store.
@@ -85,14 +117,12 @@ impl DurableRouter {
         } = resolved;
         let mut router = Router::new(settings);
         for queue in queues {
-            router
-                .add_queue(queue)
-                .map_err(|e| DurableError::Refused(e.render(&catalog)))?;
+            router.add_queue(queue).map_err(|e| refused(&e, &catalog))?;
         }
         for agent in agents {
             router
                 .add_agent(now, agent)
-                .map_err(|e| DurableError::Refused(e.render(&catalog)))?;
+                .map_err(|e| refused(&e, &catalog))?;
         }
         // Agents log back in after a restart: nobody overflows for want of them meanwhile.
         router.start_grace(now);
@@ -240,7 +270,7 @@ impl DurableRouter {
             let mut end = Transition::new(id, ContactState::Overflowed, now);
             end.detail = Some(format!("refused by the router: {error}"));
             self.store.record(&[end]).await?;
-            return Err(DurableError::Refused(error.render(&self.catalog)));
+            return Err(refused(&error, &self.catalog));
         }
         Ok((id, self.settle().await?))
     }
@@ -362,7 +392,7 @@ impl DurableRouter {
         input: impl FnOnce(&mut Router) -> Result<(), RouterError>,
     ) -> Result<Vec<Output>, DurableError> {
         self.flush().await?;
-        input(&mut self.router).map_err(|e| DurableError::Refused(e.render(&self.catalog)))?;
+        input(&mut self.router).map_err(|e| refused(&e, &self.catalog))?;
         self.settle().await
     }
 

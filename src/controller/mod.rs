@@ -4,7 +4,7 @@
 
 mod durable_router;
 
-pub use durable_router::{AFFINITY_MEMORY, DurableError, DurableRouter, Rebuilt};
+pub use durable_router::{AFFINITY_MEMORY, DurableError, DurableRouter, Rebuilt, Refusal};
 
 use std::time::Duration;
 
@@ -29,9 +29,15 @@ pub type Reply<T> = Result<T, CommandError>;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {
-    /// The input was refused (unknown contact, wrong phase, invalid contact…): the caller's fault.
+    /// Something named does not exist (contact, agent, queue).
     #[error("{0}")]
-    Refused(String),
+    NotFound(String),
+    /// The input is invalid (unknown queue in a new contact, bad criterion…).
+    #[error("{0}")]
+    Invalid(String),
+    /// The contact or agent is in a state that does not allow this (not offered, connected…).
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed: nothing was lost, but the result is not reported yet.
     #[error("store unavailable: {0}")]
     Store(String),
@@ -44,7 +50,16 @@ impl From<DurableError> for CommandError {
     fn from(error: DurableError) -> Self {
         match error {
             DurableError::Store(e) => CommandError::Store(e.to_string()),
-            other => CommandError::Refused(other.to_string()),
+            DurableError::Refused {
+                refusal: Refusal::NotFound,
+                message,
+            }
+            | DurableError::UnknownAgent(message) => CommandError::NotFound(message),
+            DurableError::Refused {
+                refusal: Refusal::Conflict,
+                message,
+            } => CommandError::Conflict(message),
+            other => CommandError::Invalid(other.to_string()),
         }
     }
 }
@@ -275,7 +290,7 @@ async fn handle(router: &mut DurableRouter, now: Timestamp, command: Command) ->
                 .router()
                 .explain(now, contact)
                 .map(|e| e.render(router.catalog()))
-                .map_err(|e| CommandError::Refused(e.to_string()));
+                .map_err(|e| CommandError::NotFound(e.render(router.catalog())));
             let _ = reply.send(result);
             0
         }

@@ -48,8 +48,9 @@ impl IntoResponse for ApiError {
 impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> Self {
         let status = match &error {
-            CommandError::Refused(message) if message.contains("unknown") => StatusCode::NOT_FOUND,
-            CommandError::Refused(_) => StatusCode::CONFLICT,
+            CommandError::NotFound(_) => StatusCode::NOT_FOUND,
+            CommandError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CommandError::Conflict(_) => StatusCode::CONFLICT,
             CommandError::Store(_) | CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError(status, error.to_string())

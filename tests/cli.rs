@@ -1,0 +1,160 @@
+//! The `switchboard` binary as an administrator runs it: help on every command, a bad config
+//! refused with the file and the key, `migrate` creating the database, `serve` answering HTTP
+//! and stopping cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn switchboard() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    // The tests' own variables must not leak into the configuration.
+    command.env_remove("SWITCHBOARD_CONFIG");
+    command
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["check", "--help"],
+    ] {
+        let out = switchboard().args(&args).output().expect("runs");
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage"), "{args:?}: {text}");
+    }
+    let out = switchboard().arg("--help").output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in ["serve", "migrate", "check"] {
+        assert!(
+            text.contains(command),
+            "{command} missing from --help:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_file_and_the_key() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[queues]]\nname = \"sales\"\noffer_timeout_s = -3\n",
+    )
+    .expect("writes");
+    let out = switchboard()
+        .arg("--config")
+        .arg(&path)
+        .arg("check")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("bad.toml") && text.contains("queues[0].offer_timeout_s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_shipped_example_config_passes_check() {
+    let out = switchboard()
+        .args(["--config", "switchboard.toml", "check"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+}
+
+#[test]
+fn migrate_creates_the_sqlite_database() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("data").join("switchboard.db");
+    let out = switchboard()
+        .arg("migrate")
+        .env(
+            "SWITCHBOARD_STORE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.exists(), "the database file was created");
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_answers_http_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        probe.local_addr().expect("address").port()
+    };
+    let mut child = switchboard()
+        .args(["--log-format", "json", "serve"])
+        .env("SWITCHBOARD_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "SWITCHBOARD_STORE_URL",
+            format!("sqlite://{}", dir.path().join("s.db").display()),
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let started = Instant::now();
+    let mut serving = false;
+    for line in lines.by_ref() {
+        let line = line.expect("log line");
+        let entry: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        if entry.to_string().contains("serving the HTTP API") {
+            serving = true;
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not start"
+        );
+    }
+    assert!(serving);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    // SIGTERM asks for a graceful stop, as systemd and docker send it.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let waited = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            assert!(status.success(), "serve exited with {status}");
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(15),
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+}
