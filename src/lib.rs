@@ -9,5 +9,6 @@ pub mod controller;
 pub mod logging;
 pub mod model;
 pub mod routing;
+pub mod sim;
 pub mod store;
 pub mod web;

@@ -37,6 +37,23 @@ enum Command {
     Migrate,
     /// Check the configuration and print what it defines, then exit.
     Check,
+    /// Simulate a contact-center day through the real router and print its figures.
+    Simulate {
+        /// The scenario file (see examples/).
+        scenario: PathBuf,
+        /// Seed of the day's random draws, instead of the scenario's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Simulate only the first HOURS of the day.
+        #[arg(long, value_name = "HOURS")]
+        hours: Option<f64>,
+        /// Print the figures as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Never show a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,13 +99,44 @@ fn run(cli: Cli) -> Result<()> {
             let config = load_config(&cli)?;
             init_logging(&cli, &config)?;
             runtime()?.block_on(async {
-                let store = Store::open(&config.store.url)
+                let store = Store::open_with(&config.store.url, config.store.max_connections)
                     .await
                     .context("opening the store")?;
                 println!("schema up to date in {}", store.url());
                 store.close().await;
                 Ok(())
             })
+        }
+        Command::Simulate {
+            ref scenario,
+            seed,
+            hours,
+            json,
+            no_progress,
+        } => {
+            let mut loaded =
+                switchboard::sim::Scenario::load(scenario).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(hours) = hours {
+                if !hours.is_finite() || hours <= 0.0 {
+                    anyhow::bail!("--hours {hours}: expected a number of hours > 0");
+                }
+                loaded = loaded.first_hours(hours);
+            }
+            let options = switchboard::sim::RunOptions {
+                progress: !no_progress && !json,
+                seed,
+            };
+            let report =
+                switchboard::sim::run(&loaded, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json()).context("writing JSON")?
+                );
+            } else {
+                print!("{report}");
+            }
+            Ok(())
         }
         Command::Check => {
             let config = load_config(&cli)?;
@@ -119,7 +167,7 @@ async fn serve(config: Config) -> Result<()> {
         .server
         .listen_addr()
         .with_context(|| format!("server.listen {:?}", config.server.listen))?;
-    let store = Store::open(&config.store.url)
+    let store = Store::open_with(&config.store.url, config.store.max_connections)
         .await
         .context("opening the store")?;
     tracing::info!(store = store.url(), "store open, schema up to date");

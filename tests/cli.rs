@@ -158,3 +158,71 @@ fn serve_answers_http_and_stops_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
 }
+
+#[test]
+fn simulate_prints_the_day_and_the_same_seed_gives_the_same_figures() {
+    let run = |seed: &str| {
+        let out = switchboard()
+            .args([
+                "simulate",
+                "examples/small-inbound.toml",
+                "--hours",
+                "3",
+                "--json",
+                "--seed",
+                seed,
+            ])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let overall = report["overall"].clone();
+        assert!(overall["offered"].as_u64().unwrap_or(0) > 0, "{report}");
+        // Decision latency is wall-clock; everything else is the seed's.
+        if let Some(map) = report.as_object_mut() {
+            map.retain(|k, _| !k.contains("latency") && !k.contains("wall"));
+        }
+        report
+    };
+    assert_eq!(run("5"), run("5"));
+    assert_ne!(
+        run("5")["overall"],
+        run("6")["overall"],
+        "another seed, another day"
+    );
+    let out = switchboard()
+        .args(["simulate", "examples/blended.toml"])
+        .output()
+        .expect("runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    for column in [
+        "offered",
+        "handled",
+        "abandoned",
+        "SL",
+        "ASA",
+        "AHT",
+        "occupancy",
+        "decision latency",
+    ] {
+        assert!(table.contains(column), "{column} missing:\n{table}");
+    }
+}
+
+#[test]
+fn a_bad_scenario_is_refused_with_the_field_named() {
+    let out = switchboard()
+        .args(["simulate", "tests/data/scenarios/negative-rate.toml"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("negative-rate.toml") && text.contains("per_hour"),
+        "{text}"
+    );
+}

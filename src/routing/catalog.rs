@@ -21,6 +21,11 @@ use super::spec::{
 /// Most criteria a single contact may carry (bounds memory and decision time).
 pub const MAX_CRITERIA: usize = 32;
 
+/// The key of a contact criterion that no agent has (its name was never configured).
+pub const UNKNOWN_KEY: SkillId = SkillId(u32::MAX);
+/// The tag of a criterion no relaxation rule names.
+pub const UNKNOWN_TAG: TagId = TagId(u32::MAX);
+
 /// Names and queue rules, shared by everything that turns text into specs.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -33,7 +38,12 @@ pub struct Catalog {
 }
 
 fn seconds(value: f64) -> Duration {
-    Duration::from_secs_f64(value.clamp(0.0, 1e9))
+    // Setups are validated first; a NaN that slipped through is zero, never a panic.
+    Duration::from_secs_f64(if value.is_finite() {
+        value.clamp(0.0, 1e9)
+    } else {
+        0.0
+    })
 }
 
 impl Catalog {
@@ -89,6 +99,9 @@ impl Catalog {
 
     /// A key's name.
     pub fn skill_name(&self, id: SkillId) -> &str {
+        if id == UNKNOWN_KEY {
+            return "(a key no agent has)";
+        }
         self.skills.name(id.0).unwrap_or("?")
     }
 
@@ -267,7 +280,7 @@ impl Catalog {
     /// Resolves a contact: the queue's attribute rules turn attributes into criteria, explicit
     /// criteria are added, and the `customer` attribute names the customer.
     pub fn resolve_contact(
-        &mut self,
+        &self,
         setup: &ContactSetup,
         id: ContactId,
         arrival: Timestamp,
@@ -278,18 +291,22 @@ impl Catalog {
             .ok_or_else(|| {
                 SetupError::new("queue", format!("no queue is named {:?}", setup.queue))
             })?;
-        let queue_setup = self.queue_setups.get(&queue).cloned().ok_or_else(|| {
+        let queue_setup = self.queue_setups.get(&queue).ok_or_else(|| {
             SetupError::new("queue", format!("queue {:?} has no setup", setup.queue))
         })?;
-        let tenant = self.tenant(&queue_setup.tenant);
+        let tenant = TenantId(self.tenants.get(&queue_setup.tenant).unwrap_or(u32::MAX));
+        // Contacts only look names up: a key no agent has cannot be matched anyway, and
+        // interning whatever callers send would grow memory without bound.
+        let key_of = |name: &str| self.skills.get(name).map_or(UNKNOWN_KEY, SkillId);
+        let tag_of = |name: &str| self.tags.get(name).map_or(UNKNOWN_TAG, TagId);
         let mut criteria = Vec::new();
         for rule in &queue_setup.attributes {
             let Some(value) = setup.attributes.get(&rule.name) else {
                 continue;
             };
             criteria.push(Criterion {
-                key: self.skill(&format!("{}={}", rule.name, value)),
-                tag: self.tag(&rule.name),
+                key: key_of(&format!("{}={}", rule.name, value)),
+                tag: tag_of(&rule.name),
                 min_level: rule.min_level,
                 modifier: modifier(rule.modifier, rule.weight),
             });
@@ -301,15 +318,10 @@ impl Catalog {
                     "expected a non-empty key",
                 ));
             }
-            let tag_name = explicit
-                .key
-                .split('=')
-                .next()
-                .unwrap_or(&explicit.key)
-                .to_owned();
+            let tag_name = explicit.key.split('=').next().unwrap_or(&explicit.key);
             criteria.push(Criterion {
-                key: self.skill(&explicit.key),
-                tag: self.tag(&tag_name),
+                key: key_of(&explicit.key),
+                tag: tag_of(tag_name),
                 min_level: explicit.min_level,
                 modifier: modifier(explicit.modifier, explicit.weight),
             });
@@ -401,6 +413,16 @@ mod tests {
             .collect(),
             criteria: vec![],
         };
+        let mut agent = AgentSetup::named("1001");
+        agent.attributes.insert(
+            "language".into(),
+            crate::routing::setup::AttributeValue::List(vec!["es".into()]),
+        );
+        agent.attributes.insert(
+            "product".into(),
+            crate::routing::setup::AttributeValue::Text("mortgage".into()),
+        );
+        catalog.resolve_agent(&agent, "agents[0]").unwrap();
         let contact = catalog
             .resolve_contact(&setup, ContactId(9), Timestamp(5))
             .unwrap();
@@ -417,6 +439,43 @@ mod tests {
             Modifier::Preferred { weight: 3 }
         );
         assert!(contact.customer.is_some());
+    }
+
+    #[test]
+    fn attribute_values_no_agent_has_are_not_remembered() {
+        let (mut catalog, _) = catalog_with(
+            r#"
+            [[queues]]
+            name = "sales"
+            [[queues.attributes]]
+            name = "language"
+            modifier = "required"
+            "#,
+        );
+        catalog
+            .resolve_agent(&AgentSetup::named("1001"), "agents[0]")
+            .unwrap();
+        let known = catalog.skills.len();
+        for i in 0..1000 {
+            let setup = ContactSetup {
+                queue: "sales".into(),
+                media: MediaType::Voice,
+                priority: Default::default(),
+                attributes: [("language".to_owned(), format!("x{i}"))]
+                    .into_iter()
+                    .collect(),
+                criteria: vec![],
+            };
+            let contact = catalog
+                .resolve_contact(&setup, ContactId(i), Timestamp(0))
+                .unwrap();
+            assert_eq!(contact.criteria[0].key, UNKNOWN_KEY);
+        }
+        assert_eq!(
+            catalog.skills.len(),
+            known,
+            "a flood of new values does not grow the catalog"
+        );
     }
 
     #[test]

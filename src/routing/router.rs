@@ -868,10 +868,18 @@ impl Router {
         while let Some(timer) = self.timers.pop_due(now) {
             self.fire(timer.at, timer.contact, timer.kind);
         }
-        // Timers of contacts that ended stay in the heap until due; shed them when they dominate.
+        // Timers of contacts that moved on stay in the heap; drop them from its head so that
+        // `poll_timeout` names a deadline with work, and shed them all when they dominate.
+        while let Some(timer) = self.timers.peek() {
+            if self.timer_matters(&timer) {
+                break;
+            }
+            self.timers.pop_due(Timestamp::MAX);
+        }
         if self.timers.len() > 4 * self.contacts.len() + 4096 {
-            let contacts = &self.contacts;
-            self.timers.retain(|t| contacts.contains_key(&t.contact));
+            let mut timers = std::mem::take(&mut self.timers);
+            timers.retain(|t| self.timer_matters(t));
+            self.timers = timers;
         }
     }
 
@@ -944,6 +952,28 @@ impl Router {
                         .set(at.plus(delay), contact, TimerKind::RingNext);
                 }
             }
+        }
+    }
+
+    /// Whether firing `timer` could still do something.
+    fn timer_matters(&self, timer: &super::timers::Timer) -> bool {
+        if timer.kind == TimerKind::GraceOver {
+            return true;
+        }
+        let Some(live) = self.contacts.get(&timer.contact) else {
+            return false;
+        };
+        match (timer.kind, &live.phase) {
+            (TimerKind::OfferExpiry(agent), Phase::Offered(legs)) => legs
+                .iter()
+                .any(|l| l.agent == agent && l.expires_at == timer.at),
+            (TimerKind::RingNext, Phase::Offered(_)) => true,
+            (TimerKind::AffinityEnd, Phase::Targeted(_)) => true,
+            (TimerKind::MaxWait(queue), _) => {
+                live.spec.queue == queue && live.spec.media != MediaType::Callback
+            }
+            (TimerKind::Relax, phase) => !matches!(phase, Phase::Connected { .. }),
+            _ => false,
         }
     }
 

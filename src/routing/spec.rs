@@ -266,7 +266,12 @@ impl RouterSettings {
             seed: setup.seed,
             history_capacity: setup.history_capacity,
             blocks,
-            startup_grace: Duration::from_secs_f64(setup.startup_grace_s.clamp(0.0, 86_400.0)),
+            // Validated by the configuration; a NaN from elsewhere means no grace, not a panic.
+            startup_grace: Duration::from_secs_f64(if setup.startup_grace_s.is_finite() {
+                setup.startup_grace_s.clamp(0.0, 86_400.0)
+            } else {
+                0.0
+            }),
         }
     }
 }

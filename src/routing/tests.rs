@@ -1314,3 +1314,15 @@ fn after_a_restart_contacts_wait_for_agents_to_log_back_in_until_the_grace_ends(
         at: at(120.0)
     }));
 }
+
+#[test]
+fn settings_with_non_numbers_resolve_without_panicking() {
+    let setup = RoutingSettings {
+        startup_grace_s: f64::NAN,
+        ..RoutingSettings::default()
+    };
+    assert_eq!(
+        RouterSettings::from_setup(&setup).startup_grace,
+        Duration::ZERO
+    );
+}

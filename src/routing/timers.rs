@@ -62,6 +62,11 @@ impl Timers {
         }));
     }
 
+    /// The earliest timer, without taking it.
+    pub fn peek(&self) -> Option<Timer> {
+        self.heap.peek().map(|Reverse(t)| *t)
+    }
+
     /// The earliest deadline.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         self.heap.peek().map(|Reverse(t)| t.at)

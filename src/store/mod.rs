@@ -42,10 +42,8 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// How long to wait for a pooled connection before giving up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections to a SQLite file: one writer at a time, readers beside it (WAL).
-const SQLITE_MAX_CONNECTIONS: u32 = 4;
-/// Connections to PostgreSQL from one Switchboard process.
-const POSTGRES_MAX_CONNECTIONS: u32 = 10;
+/// Connections held by [`Store::open`] (the configuration's default for `store.max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 
 /// Which database a [`Store`] is backed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +97,13 @@ impl Store {
     /// - `sqlite://PATH`, `sqlite:PATH` or a plain file path: a SQLite file, created with its
     ///   directory if missing, in WAL mode with foreign keys enforced.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// As [`open`](Self::open), holding at most `max_connections` connections (at least one;
+    /// `store.max_connections` in the configuration).
+    pub async fn open_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let max_connections = max_connections.max(1);
         let location = location::parse(url)?;
         let redacted = location::redact(url);
         let backend = match location {
@@ -120,7 +125,7 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true);
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(SQLITE_MAX_CONNECTIONS)
+                    .max_connections(max_connections)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await
@@ -171,7 +176,7 @@ impl Store {
                     .map_err(connect_error)?;
                 probe.close().await.map_err(connect_error)?;
                 let pool = PgPoolOptions::new()
-                    .max_connections(POSTGRES_MAX_CONNECTIONS)
+                    .max_connections(max_connections)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_lazy_with(options);
                 Backend::Postgres(pool)
