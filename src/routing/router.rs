@@ -82,6 +82,9 @@ pub(super) struct Live {
     pub(super) queue_entered: Timestamp,
     /// Queues it overflowed from (each at most once).
     pub(super) overflowed_from: SmallVec<[QueueId; 2]>,
+    /// Counts the offers made of this contact, so that a ring-progressively step of an earlier
+    /// offer does not widen a later one.
+    pub(super) offer_round: u32,
 }
 
 /// Counters of what the router did, for metrics and the simulator.
@@ -509,6 +512,7 @@ impl Router {
                 phase: Phase::Detached,
                 queue_entered: arrival.min(now),
                 overflowed_from: SmallVec::new(),
+                offer_round: 0,
             },
         );
         self.counters.arrived += 1;
@@ -560,6 +564,7 @@ impl Router {
                 phase: Phase::Connected { agent, since },
                 queue_entered: since,
                 overflowed_from: SmallVec::new(),
+                offer_round: 0,
             },
         );
         self.refresh_agent(agent);
@@ -574,25 +579,15 @@ impl Router {
         agent: AgentId,
     ) -> Result<(), RouterError> {
         self.advance(now);
-        let live = self
-            .contacts
-            .get_mut(&contact)
-            .ok_or(RouterError::UnknownContact(contact))?;
-        let Phase::Offered(legs) = &live.phase else {
-            return Err(RouterError::WrongPhase {
-                contact,
-                phase: live.phase.name(),
-                expected: "offered",
-            });
-        };
-        if !legs.iter().any(|leg| leg.agent == agent) {
-            return Err(RouterError::NotOffered { contact, agent });
-        }
+        let legs = self.ringing(contact, agent)?;
         let others: SmallVec<[AgentId; 4]> = legs
             .iter()
             .map(|l| l.agent)
             .filter(|a| *a != agent)
             .collect();
+        let Some(live) = self.contacts.get_mut(&contact) else {
+            return Err(RouterError::UnknownContact(contact));
+        };
         let media = live.spec.media;
         live.phase = Phase::Connected { agent, since: now };
         if let Some(a) = self.agent_mut_opt(agent) {
@@ -629,6 +624,17 @@ impl Router {
         agent: AgentId,
     ) -> Result<(), RouterError> {
         self.advance(now);
+        self.ringing(contact, agent)?;
+        self.end_leg(now, contact, agent, LegEnd::Missed(MissReason::Rejected));
+        Ok(())
+    }
+
+    /// The legs of a contact that is ringing `agent`, or why it is not.
+    fn ringing(
+        &self,
+        contact: ContactId,
+        agent: AgentId,
+    ) -> Result<SmallVec<[Leg; 2]>, RouterError> {
         let live = self
             .contacts
             .get(&contact)
@@ -643,8 +649,7 @@ impl Router {
         if !legs.iter().any(|leg| leg.agent == agent) {
             return Err(RouterError::NotOffered { contact, agent });
         }
-        self.end_leg(now, contact, agent, LegEnd::Missed(MissReason::Rejected));
-        Ok(())
+        Ok(legs.clone())
     }
 
     /// The customer left before being connected.
@@ -932,25 +937,32 @@ impl Router {
             }
             // Handled above, before looking up a contact.
             TimerKind::GraceOver => {}
-            TimerKind::RingNext => {
-                if let Phase::Offered(legs) = &live.phase {
-                    let ringing: SmallVec<[AgentId; 4]> = legs.iter().map(|l| l.agent).collect();
-                    let Ok(queue) = self.queue(live.spec.queue) else {
-                        return;
-                    };
-                    let delay = queue.spec.ring_progressively_delay;
-                    if let Some(&next) = self.choose_agents(at, contact, &ringing).first() {
-                        self.add_leg(at, contact, next);
-                        self.outputs.push_back(Output::OfferExtended {
-                            contact,
-                            agent: next,
-                            expires_at: self.leg_expiry(contact, next),
-                            at,
-                        });
-                    }
-                    self.timers
-                        .set(at.plus(delay), contact, TimerKind::RingNext);
+            TimerKind::RingNext(round) => {
+                let Phase::Offered(legs) = &live.phase else {
+                    return;
+                };
+                let Ok(queue) = self.queue(live.spec.queue) else {
+                    return;
+                };
+                // Only the offer that set this step, still in a ring-progressively queue.
+                if round != live.offer_round
+                    || queue.spec.strategy.behaviour() != Behaviour::RingProgressively
+                {
+                    return;
                 }
+                let ringing: SmallVec<[AgentId; 4]> = legs.iter().map(|l| l.agent).collect();
+                let delay = queue.spec.ring_progressively_delay;
+                if let Some(&next) = self.choose_agents(at, contact, &ringing).first() {
+                    self.add_leg(at, contact, next);
+                    self.outputs.push_back(Output::OfferExtended {
+                        contact,
+                        agent: next,
+                        expires_at: self.leg_expiry(contact, next),
+                        at,
+                    });
+                }
+                self.timers
+                    .set(at.plus(delay), contact, TimerKind::RingNext(round));
             }
         }
     }
@@ -967,7 +979,7 @@ impl Router {
             (TimerKind::OfferExpiry(agent), Phase::Offered(legs)) => legs
                 .iter()
                 .any(|l| l.agent == agent && l.expires_at == timer.at),
-            (TimerKind::RingNext, Phase::Offered(_)) => true,
+            (TimerKind::RingNext(round), Phase::Offered(_)) => round == live.offer_round,
             (TimerKind::AffinityEnd, Phase::Targeted(_)) => true,
             (TimerKind::MaxWait(queue), _) => {
                 live.spec.queue == queue && live.spec.media != MediaType::Callback
@@ -1208,15 +1220,18 @@ impl Router {
         let timeout = queue.spec.offer_timeout;
         let progressive = queue.spec.strategy.behaviour() == Behaviour::RingProgressively;
         let delay = queue.spec.ring_progressively_delay;
+        let mut round = 0;
         if let Some(live) = self.contacts.get_mut(&contact) {
             live.phase = Phase::Offered(SmallVec::new());
+            live.offer_round = live.offer_round.wrapping_add(1);
+            round = live.offer_round;
         }
         for agent in agents {
             self.add_leg(now, contact, *agent);
         }
         if progressive {
             self.timers
-                .set(now.plus(delay), contact, TimerKind::RingNext);
+                .set(now.plus(delay), contact, TimerKind::RingNext(round));
         }
         self.counters.offers += 1;
         self.outputs.push_back(Output::Offered {

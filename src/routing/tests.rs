@@ -1326,3 +1326,38 @@ fn settings_with_non_numbers_resolve_without_panicking() {
         Duration::ZERO
     );
 }
+
+#[test]
+fn a_ring_progressively_step_never_widens_a_later_offer_of_another_queue() {
+    // Found by the property test: the step timer of an offer in a ring-progressively queue
+    // outlived the offer and added a second agent to an offer from a longest-idle queue.
+    let mut first = queue(0, Strategy::RingProgressively);
+    first.ring_progressively_delay = Duration::from_secs(3);
+    first.offer_timeout = Duration::from_secs(7);
+    first.max_wait = Some(Duration::from_secs(5));
+    first.overflow = OverflowTarget::Queue(QueueId(1));
+    let second = queue(1, Strategy::LongestIdleAgent);
+    let agents = vec![
+        agent(0, &[(0, 1, 0)]),
+        agent(1, &[(1, 1, 0)]),
+        agent(2, &[(1, 1, 1)]),
+    ];
+    let mut r = center(vec![first, second], agents);
+    assert_eq!(
+        arrive_offer(&mut r, at(0.0), contact(1, 0, at(0.0))),
+        Some(0)
+    );
+    // Agent 0 lets it ring out at 7 s, past the maximum wait: it moves to queue 1 at once.
+    r.handle_timeout(at(7.0));
+    let out = outputs(&mut r, at(7.0));
+    assert_eq!(offers(&out), vec![(1, vec![1])]);
+    for t in 8..40 {
+        r.handle_timeout(at(f64::from(t)));
+        outputs(&mut r, at(f64::from(t)));
+        assert!(
+            r.contact_agents(ContactId(1)).len() <= 1,
+            "{:?} at {t}s",
+            r.contact_agents(ContactId(1))
+        );
+    }
+}

@@ -19,8 +19,8 @@ pub enum TimerKind {
     MaxWait(QueueId),
     /// An offer leg rang for the queue's offer timeout.
     OfferExpiry(AgentId),
-    /// ring-progressively adds the next agent.
-    RingNext,
+    /// ring-progressively adds the next agent to the contact's offer of this round.
+    RingNext(u32),
     /// The startup grace ended: overflow contacts nobody logged in could ever serve (the
     /// timer's contact is unused).
     GraceOver,
@@ -100,7 +100,7 @@ mod tests {
     fn timers_fire_in_deadline_order_and_only_when_due() {
         let mut t = Timers::new();
         t.set(Timestamp(30), ContactId(1), TimerKind::Relax);
-        t.set(Timestamp(10), ContactId(2), TimerKind::RingNext);
+        t.set(Timestamp(10), ContactId(2), TimerKind::RingNext(1));
         t.set(Timestamp(10), ContactId(3), TimerKind::Relax);
         assert_eq!(t.next_deadline(), Some(Timestamp(10)));
         assert!(t.pop_due(Timestamp(9)).is_none());
