@@ -7,6 +7,7 @@
 pub mod config;
 pub mod controller;
 pub mod logging;
+pub mod media;
 pub mod model;
 pub mod routing;
 pub mod sim;
