@@ -4,6 +4,7 @@
 //! decisions. Adapters (store, web, media handlers) surround them. `../DESIGN.md` of the
 //! workspace is the map; the README is the user's guide.
 
+pub mod admission;
 pub mod config;
 pub mod controller;
 pub mod logging;
