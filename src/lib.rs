@@ -5,6 +5,7 @@
 //! workspace is the map; the README is the user's guide.
 
 pub mod admission;
+pub mod agents;
 pub mod config;
 pub mod controller;
 pub mod logging;
