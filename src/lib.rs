@@ -8,6 +8,7 @@ pub mod admission;
 pub mod agents;
 pub mod config;
 pub mod controller;
+pub mod flow;
 pub mod logging;
 pub mod media;
 pub mod model;
