@@ -10,6 +10,7 @@
 mod command;
 mod event;
 mod handler;
+mod pool;
 
 pub use command::{
     ConferenceAction, HangupCause, MediaCommand, OriginateRequest, OriginateTarget, PlaySource,
@@ -20,6 +21,7 @@ pub use handler::{
     CommandOutcome, ConferenceMember, HandlerId, HandlerKind, HandlerLoad, LegId, LegSnapshot,
     MediaError, MediaFuture, MediaHandler,
 };
+pub use pool::{HandlerPool, PoolMember};
 
 /// The channel variable that carries a leg's contact id on every switch (FreeSWITCH channel
 /// variable, Asterisk channel variable).
