@@ -7,8 +7,10 @@
 //! [`CONTACT_VARIABLE`], so that after a restart or a reconnect a handler can list what exists
 //! ([`MediaHandler::legs`]) and the controller can re-adopt it.
 
+pub mod asterisk;
 mod command;
 mod event;
+pub mod freeswitch;
 mod handler;
 mod pool;
 

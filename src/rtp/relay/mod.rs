@@ -1,0 +1,441 @@
+//! The relay (IO): UDP sockets per agent stream and per source, driven by [`super::Sequencer`].
+//!
+//! Each agent stream has one UDP socket that faces the agent's phone. Its sources (Asterisk
+//! externalMedia channels, FreeSWITCH legs, prompt players) each get a socket of their own that
+//! the media handler sends to. A packet from the active source is rewritten in place and sent
+//! from the agent socket to the agent's address, which is configured or, with symmetric RTP
+//! (RFC 4961), learned from the first packet the agent sends. What the agent sends back goes
+//! from the active source's socket to the address that source sends from. RTCP towards the
+//! agent shares its RTP port (RFC 5761 multiplexing).
+//!
+//! Streams are spread over workers, one thread per core, each owning its streams outright (no
+//! locks on the fast path): an epoll loop, recvmmsg into preallocated buffers, the rewrite in
+//! place, sendmmsg from the same buffers. Nothing is allocated per packet.
+//!
+//! [`Relay`] is the control interface: create and remove streams, add and remove sources,
+//! switch the active source, read statistics. Each call returns once the owning worker has
+//! applied it, so a switch takes effect with the next packet the worker reads.
+
+mod sys;
+mod worker;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{RtpError, Sequencer, SourceId, SourceSpec, Ssrc, StreamConfig, StreamId, StreamStats};
+use crate::model::Timestamp;
+use worker::{Command, Worker};
+
+pub use sys::MAX_DATAGRAM;
+
+/// What the relay refuses or fails at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// A system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the relay was doing.
+        what: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// No stream with this id (never created, or removed).
+    #[error("{0} does not exist")]
+    UnknownStream(StreamId),
+    /// The rewrite refused the request (unknown source, codec mismatch, bad config, …).
+    #[error(transparent)]
+    Rtp(#[from] RtpError),
+    /// The relay configuration contradicts itself.
+    #[error("bad relay configuration: {0}")]
+    BadConfig(String),
+    /// No free port in the configured range.
+    #[error("no free UDP port in {first}..={last} on {ip}")]
+    NoFreePort {
+        /// The bind address.
+        ip: IpAddr,
+        /// First port of the range.
+        first: u16,
+        /// Last port of the range.
+        last: u16,
+    },
+    /// The worker that owns the stream has stopped.
+    #[error("relay worker {0} has stopped")]
+    WorkerGone(usize),
+}
+
+impl RelayError {
+    fn io(what: impl Into<String>, source: io::Error) -> Self {
+        RelayError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// How the relay runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Address the agent and source sockets bind to.
+    pub bind: IpAddr,
+    /// Worker threads (one per core is the intent).
+    pub workers: usize,
+    /// CPUs to pin the workers to (worker i on `cpus[i % len]`); empty: not pinned.
+    pub cpus: Vec<usize>,
+    /// UDP ports to allocate from (even ports, RFC 3550 §11); `None`: ephemeral ports.
+    pub ports: Option<RangeInclusive<u16>>,
+    /// SO_RCVBUF for every socket, if set.
+    pub recv_buffer: Option<usize>,
+    /// SO_SNDBUF for every socket, if set.
+    pub send_buffer: Option<usize>,
+    /// Datagrams per recvmmsg/sendmmsg call.
+    pub batch: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            cpus: Vec::new(),
+            ports: None,
+            recv_buffer: None,
+            send_buffer: None,
+            batch: 32,
+        }
+    }
+}
+
+/// Where the agent's phone receives RTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentAddr {
+    /// Symmetric RTP (RFC 4961): learn it from the first packet the agent sends to the stream's
+    /// port, and latch; a new address takes over only after the latched one has been silent
+    /// for [`RELATCH_AFTER`](AgentAddr::RELATCH_AFTER).
+    Learn,
+    /// A fixed address (from the agent's SDP); packets from anywhere are still accepted.
+    Fixed(SocketAddr),
+}
+
+impl AgentAddr {
+    /// How long a latched agent address must be silent before another one replaces it.
+    pub const RELATCH_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+}
+
+/// What [`Relay::create_stream`] needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// How the stream is rewritten.
+    pub config: StreamConfig,
+    /// Where the agent receives.
+    pub agent: AgentAddr,
+    /// The output SSRC; `None`: random (RFC 3550 §8.1).
+    pub ssrc: Option<Ssrc>,
+}
+
+/// A created stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Its id, for every later call.
+    pub id: StreamId,
+    /// Its output SSRC for life.
+    pub ssrc: Ssrc,
+    /// The local address the agent's phone exchanges RTP (and muxed RTCP) with: put it in the
+    /// SDP the agent gets.
+    pub local: SocketAddr,
+}
+
+/// Counters of one stream: the rewrite's and the relay's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStreamStats {
+    /// The rewrite's counters, with what the agent's receiver reports say.
+    pub stream: StreamStats,
+    /// The agent's address, configured or learned.
+    pub agent: Option<SocketAddr>,
+    /// Datagrams received from the agent (RTP and RTCP).
+    pub from_agent: u64,
+    /// Datagrams from another address than the latched agent's, ignored.
+    pub foreign: u64,
+    /// Agent packets relayed to the active source.
+    pub reverse_forwarded: u64,
+    /// Agent packets dropped: no active source, or its address is not known yet.
+    pub reverse_dropped: u64,
+    /// Datagrams sent to the agent (rewritten, filler and RTCP).
+    pub sent: u64,
+    /// Rewritten packets dropped because the agent's address is not known yet.
+    pub no_agent_address: u64,
+    /// Datagrams the kernel refused to send (full buffer, unreachable).
+    pub send_errors: u64,
+    /// RTCP from sources (not relayed: the agent gets the bridge's own reports).
+    pub source_rtcp: u64,
+}
+
+/// The relay's clock: monotonic, expressed as wall-clock microseconds from a fixed origin.
+/// Every worker shares one, so a stream's time never jumps with NTP adjustments.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    wall: Timestamp,
+    mono: Instant,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            wall: Timestamp::now(),
+            mono: Instant::now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.wall.plus(self.mono.elapsed())
+    }
+}
+
+struct WorkerHandle {
+    commands: mpsc::Sender<Command>,
+    wake: Arc<sys::EventFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The running relay and its control interface. Dropping it stops the workers and closes
+/// every socket.
+pub struct Relay {
+    config: RelayConfig,
+    clock: Clock,
+    workers: Vec<WorkerHandle>,
+    next_stream: AtomicU32,
+    next_port: AtomicU32,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("config", &self.config)
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+impl Relay {
+    /// Starts the workers.
+    pub fn start(config: RelayConfig) -> Result<Relay, RelayError> {
+        if config.workers == 0 || config.workers > 256 {
+            return Err(RelayError::BadConfig(format!(
+                "workers = {} is outside 1..=256",
+                config.workers
+            )));
+        }
+        if config.batch == 0 || config.batch > 1024 {
+            return Err(RelayError::BadConfig(format!(
+                "batch = {} is outside 1..=1024",
+                config.batch
+            )));
+        }
+        if let Some(r) = &config.ports
+            && (r.is_empty() || *r.start() == 0)
+        {
+            return Err(RelayError::BadConfig(format!(
+                "port range {}..={} is empty or starts at 0",
+                r.start(),
+                r.end()
+            )));
+        }
+        let clock = Clock::start();
+        let mut workers = Vec::with_capacity(config.workers);
+        for i in 0..config.workers {
+            let (tx, rx) = mpsc::channel();
+            let wake = Arc::new(sys::EventFd::new().map_err(|e| RelayError::io("eventfd", e))?);
+            let cpu = (!config.cpus.is_empty()).then(|| config.cpus[i % config.cpus.len()]);
+            let worker = Worker::new(i, rx, Arc::clone(&wake), clock, config.batch)
+                .map_err(|e| RelayError::io("epoll", e))?;
+            let thread = std::thread::Builder::new()
+                .name(format!("rtp-relay-{i}"))
+                .spawn(move || worker.run(cpu))
+                .map_err(|e| RelayError::io("spawning a relay worker", e))?;
+            workers.push(WorkerHandle {
+                commands: tx,
+                wake,
+                thread: Some(thread),
+            });
+        }
+        Ok(Relay {
+            config,
+            clock,
+            workers,
+            next_stream: AtomicU32::new(1),
+            next_port: AtomicU32::new(0),
+        })
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    fn worker_of(&self, id: StreamId) -> usize {
+        id.0 as usize % self.workers.len()
+    }
+
+    fn call<T>(
+        &self,
+        id: StreamId,
+        make: impl FnOnce(mpsc::SyncSender<Result<T, RelayError>>) -> Command,
+    ) -> Result<T, RelayError> {
+        let w = self.worker_of(id);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let handle = &self.workers[w];
+        handle
+            .commands
+            .send(make(tx))
+            .map_err(|_| RelayError::WorkerGone(w))?;
+        handle.wake.signal();
+        rx.recv().map_err(|_| RelayError::WorkerGone(w))?
+    }
+
+    /// Binds a UDP socket on the relay's address: from the port range (even ports) or
+    /// ephemeral.
+    fn bind(&self) -> Result<UdpSocket, RelayError> {
+        let ip = self.config.bind;
+        let socket = |port: u16| -> io::Result<UdpSocket> {
+            let addr = SocketAddr::new(ip, port);
+            let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+            s.set_nonblocking(true)?;
+            if let Some(n) = self.config.recv_buffer {
+                s.set_recv_buffer_size(n)?;
+            }
+            if let Some(n) = self.config.send_buffer {
+                s.set_send_buffer_size(n)?;
+            }
+            s.bind(&addr.into())?;
+            Ok(s.into())
+        };
+        match &self.config.ports {
+            None => {
+                socket(0).map_err(|e| RelayError::io(format!("binding a UDP socket on {ip}"), e))
+            }
+            Some(range) => {
+                let first = u32::from(*range.start() + (*range.start() & 1));
+                let last = u32::from(*range.end());
+                let slots = if last >= first {
+                    (last - first) / 2 + 1
+                } else {
+                    0
+                };
+                for _ in 0..slots {
+                    let k = self.next_port.fetch_add(1, Ordering::Relaxed) % slots.max(1);
+                    let port = (first + 2 * k) as u16;
+                    match socket(port) {
+                        Ok(s) => return Ok(s),
+                        Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                        Err(e) => {
+                            return Err(RelayError::io(format!("binding UDP {ip}:{port}"), e));
+                        }
+                    }
+                }
+                Err(RelayError::NoFreePort {
+                    ip,
+                    first: *range.start(),
+                    last: *range.end(),
+                })
+            }
+        }
+    }
+
+    /// Creates an agent stream and its agent-facing socket.
+    pub fn create_stream(&self, spec: StreamSpec) -> Result<StreamInfo, RelayError> {
+        spec.config.validate()?;
+        let id = StreamId(self.next_stream.fetch_add(1, Ordering::Relaxed));
+        let ssrc = spec.ssrc.unwrap_or_else(|| Ssrc(rand::random()));
+        let seq = Sequencer::new(
+            spec.config,
+            ssrc,
+            rand::random(),
+            rand::random(),
+            self.clock.now(),
+        )?;
+        let socket = self.bind()?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| RelayError::io("reading a socket's address", e))?;
+        self.call(id, |reply| Command::CreateStream {
+            id,
+            seq: Box::new(seq),
+            socket,
+            agent: spec.agent,
+            reply,
+        })?;
+        Ok(StreamInfo { id, ssrc, local })
+    }
+
+    /// Removes a stream, closing its sockets; returns its final counters.
+    pub fn remove_stream(&self, id: StreamId) -> Result<RelayStreamStats, RelayError> {
+        self.call(id, |reply| Command::RemoveStream { id, reply })
+    }
+
+    /// Adds a source to a stream with a socket of its own; returns the local address the media
+    /// handler must send to (for Asterisk: externalMedia's `external_host`). `remote`, when
+    /// known, is where the agent's audio goes while this source is active; otherwise it is
+    /// learned from the source's packets.
+    pub fn add_source(
+        &self,
+        id: StreamId,
+        source: SourceId,
+        spec: SourceSpec,
+        remote: Option<SocketAddr>,
+    ) -> Result<SocketAddr, RelayError> {
+        spec.codec.validate()?;
+        let socket = self.bind()?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| RelayError::io("reading a socket's address", e))?;
+        self.call(id, |reply| Command::AddSource {
+            id,
+            source,
+            spec,
+            socket,
+            remote,
+            reply,
+        })?;
+        Ok(local)
+    }
+
+    /// Removes a source and closes its socket (if it was active, filler takes over).
+    pub fn remove_source(&self, id: StreamId, source: SourceId) -> Result<(), RelayError> {
+        self.call(id, |reply| Command::RemoveSource { id, source, reply })
+    }
+
+    /// Makes `to` the active source (or none); effective from the next packet the worker reads.
+    /// Refused with [`RtpError::CodecMismatch`] when the source's codec differs.
+    pub fn switch(&self, id: StreamId, to: Option<SourceId>) -> Result<(), RelayError> {
+        self.call(id, |reply| Command::Switch { id, to, reply })
+    }
+
+    /// The stream's counters now.
+    pub fn stats(&self, id: StreamId) -> Result<RelayStreamStats, RelayError> {
+        self.call(id, |reply| Command::Stats { id, reply })
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            let _ = w.commands.send(Command::Shutdown);
+            w.wake.signal();
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
