@@ -54,6 +54,31 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Run an emulated media switch on its own, for trying Switchboard without one.
+    Emulate {
+        /// Which switch to emulate.
+        #[command(subcommand)]
+        switch: EmulatedSwitch,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EmulatedSwitch {
+    /// Asterisk's REST Interface (ARI): HTTP and the events WebSocket.
+    Asterisk {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        listen: std::net::SocketAddr,
+        /// ARI user Switchboard logs in as.
+        #[arg(long, default_value = "switchboard")]
+        user: String,
+        /// That user's password.
+        #[arg(long, default_value = "switchboard")]
+        password: String,
+        /// The Stasis application inbound calls enter.
+        #[arg(long, default_value = "switchboard")]
+        app: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -137,6 +162,24 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{report}");
             }
             Ok(())
+        }
+        Command::Emulate { ref switch } => {
+            init_logging(&cli, &Config::default())?;
+            match switch {
+                EmulatedSwitch::Asterisk {
+                    listen,
+                    user,
+                    password,
+                    app,
+                } => {
+                    let options = switchboard::emulator::asterisk::EmulatorOptions::for_switchboard(
+                        user, password, app,
+                    );
+                    runtime()?
+                        .block_on(switchboard::emulator::asterisk::run(*listen, options))
+                        .context("running the Asterisk emulator")
+                }
+            }
         }
         Command::Check => {
             let config = load_config(&cli)?;

@@ -20,6 +20,7 @@ fn every_command_has_help() {
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
         vec!["check", "--help"],
+        vec!["emulate", "asterisk", "--help"],
     ] {
         let out = switchboard().args(&args).output().expect("runs");
         assert!(out.status.success(), "{args:?}");
@@ -225,4 +226,47 @@ fn a_bad_scenario_is_refused_with_the_field_named() {
         text.contains("negative-rate.toml") && text.contains("per_hour"),
         "{text}"
     );
+}
+
+#[test]
+fn emulate_asterisk_serves_ari_to_its_user_only() {
+    let mut child = switchboard()
+        .args(["emulate", "asterisk", "--listen", "127.0.0.1:0"])
+        .args(["--user", "cc", "--password", "s3cret"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("prints where it listens");
+    // "Asterisk emulator: ARI at http://127.0.0.1:PORT/ari (WebSocket …)"
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    let status = |user: &str, password: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{base}/asterisk/info"))
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .expect("answers")
+                .status()
+                .as_u16()
+        })
+    };
+    let ok = status("cc", "s3cret");
+    let refused = status("cc", "wrong");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!((ok, refused), (200, 401));
 }
