@@ -66,6 +66,9 @@ enum Op {
     Complete {
         pick: usize,
     },
+    BackToQueue {
+        pick: usize,
+    },
     SetAvailable {
         agent: u32,
         media: Option<u8>,
@@ -148,6 +151,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         1 => (any::<usize>(), 0..AGENTS).prop_map(|(pick, agent)| Op::LateAccept { pick, agent }),
         2 => any::<usize>().prop_map(|pick| Op::Abandon { pick }),
         4 => any::<usize>().prop_map(|pick| Op::Complete { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::BackToQueue { pick }),
         2 => (0..AGENTS, proptest::option::of(0u8..3), any::<bool>()).prop_map(|(agent, media, available)| Op::SetAvailable { agent, media, available }),
         1 => (0..AGENTS).prop_map(|agent| Op::LogIn { agent }),
         1 => (0..AGENTS).prop_map(|agent| Op::LogOut { agent }),
@@ -288,6 +292,12 @@ impl Ledger {
                     self.connected_to.insert(contact, agent);
                     self.offered.remove(&contact);
                 }
+                Output::Requeued { contact, .. } => {
+                    // A connected contact whose bridge failed: it may be connected again.
+                    if self.connected_to.remove(&contact).is_some() {
+                        self.connected.remove(&contact);
+                    }
+                }
                 Output::Ended { contact, .. } => {
                     *self.ended.entry(contact).or_default() += 1;
                     prop_assert_eq!(self.ended[&contact], 1, "{} ended twice", contact);
@@ -384,6 +394,11 @@ proptest! {
                 Op::Complete { pick: i } => {
                     if let Some(contact) = pick(&connected, i) {
                         router.complete(now, contact).expect("a connected contact can complete");
+                    }
+                }
+                Op::BackToQueue { pick: i } => {
+                    if let Some(contact) = pick(&connected, i) {
+                        router.back_to_queue(now, contact).expect("a connected contact can go back");
                     }
                 }
                 Op::SetAvailable { agent, media: m, available } => {

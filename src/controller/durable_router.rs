@@ -306,6 +306,15 @@ impl DurableRouter {
         self.apply(|r| r.abandon(now, contact)).await
     }
 
+    /// A connected contact whose bridge to the agent failed goes back to its place.
+    pub async fn back_to_queue(
+        &mut self,
+        now: Timestamp,
+        contact: ContactId,
+    ) -> Result<Vec<Output>, DurableError> {
+        self.apply(|r| r.back_to_queue(now, contact)).await
+    }
+
     /// The agent finished the contact.
     pub async fn complete(
         &mut self,

@@ -675,6 +675,31 @@ impl Router {
         Ok(())
     }
 
+    /// A connected contact whose media never joined the agent (the bridge failed): the agent's
+    /// slot is freed (the agent stays available) and the contact goes back to its place.
+    pub fn back_to_queue(&mut self, now: Timestamp, contact: ContactId) -> Result<(), RouterError> {
+        self.advance(now);
+        let live = self
+            .contacts
+            .get(&contact)
+            .ok_or(RouterError::UnknownContact(contact))?;
+        let Phase::Connected { agent, .. } = live.phase else {
+            return Err(RouterError::WrongPhase {
+                contact,
+                phase: live.phase.name(),
+                expected: "connected",
+            });
+        };
+        let media = live.spec.media;
+        if let Some(a) = self.agent_mut_opt(agent) {
+            a.connected.retain(|c| *c != contact);
+        }
+        self.release_slot(agent, contact, media);
+        self.requeue(now, contact);
+        self.dispatch_agent(now, agent);
+        Ok(())
+    }
+
     /// The agent finished the contact: its slot is free and takes the best waiting contact.
     pub fn complete(&mut self, now: Timestamp, contact: ContactId) -> Result<(), RouterError> {
         self.advance(now);

@@ -1361,3 +1361,37 @@ fn a_ring_progressively_step_never_widens_a_later_offer_of_another_queue() {
         );
     }
 }
+
+#[test]
+fn a_connected_contact_whose_bridge_failed_goes_back_before_later_arrivals() {
+    let a0 = agent(0, &[(0, 1, 0)]);
+    let a1 = agent(1, &[(0, 1, 0)]);
+    let mut r = center(vec![queue(0, Strategy::LongestIdleAgent)], vec![a0, a1]);
+    r.set_available(at(0.0), AgentId(1), None, false).unwrap();
+    outputs(&mut r, at(0.0));
+    assert_eq!(
+        arrive_offer(&mut r, at(1.0), contact(1, 0, at(1.0))),
+        Some(0)
+    );
+    r.accept(at(2.0), ContactId(1), AgentId(0)).unwrap();
+    outputs(&mut r, at(2.0));
+    r.set_available(at(2.5), AgentId(0), None, false).unwrap();
+    outputs(&mut r, at(2.5));
+    arrive(&mut r, at(3.0), contact(2, 0, at(3.0)));
+    r.back_to_queue(at(4.0), ContactId(1)).unwrap();
+    let out = outputs(&mut r, at(4.0));
+    assert!(out.contains(&Output::Requeued {
+        contact: ContactId(1),
+        at: at(4.0)
+    }));
+    // The next free agent takes contact 1 (arrived at 1 s) before contact 2 (3 s), and the
+    // wait counts from the first arrival.
+    r.set_available(at(5.0), AgentId(1), None, true).unwrap();
+    assert_eq!(offers(&outputs(&mut r, at(5.0))), vec![(1, vec![1])]);
+    assert_eq!(
+        r.explain(at(5.0), ContactId(1)).unwrap().waited,
+        Duration::from_secs(4)
+    );
+    // Not connected any more: a second call is refused, naming the phase.
+    assert!(r.back_to_queue(at(6.0), ContactId(1)).is_err());
+}
