@@ -292,11 +292,11 @@ impl Ledger {
                     self.connected_to.insert(contact, agent);
                     self.offered.remove(&contact);
                 }
-                Output::Requeued { contact, .. } => {
-                    // A connected contact whose bridge failed: it may be connected again.
-                    if self.connected_to.remove(&contact).is_some() {
-                        self.connected.remove(&contact);
-                    }
+                // A connected contact whose bridge failed: it may be connected again.
+                Output::Requeued { contact, .. }
+                    if self.connected_to.remove(&contact).is_some() =>
+                {
+                    self.connected.remove(&contact);
                 }
                 Output::Ended { contact, .. } => {
                     *self.ended.entry(contact).or_default() += 1;

@@ -2,6 +2,7 @@
 //! channel of commands; it also wakes itself for the router's deadlines. Web handlers and
 //! adapters hold a [`Controller`] handle and never touch the state directly.
 
+pub mod calls;
 mod durable_router;
 
 pub use durable_router::{AFFINITY_MEMORY, DurableError, DurableRouter, Rebuilt, Refusal};

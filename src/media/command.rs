@@ -253,4 +253,13 @@ pub enum MediaCommand {
         /// Digits: 0-9, *, #, A-D.
         digits: String,
     },
+    /// Set a channel variable on a leg (an adopted inbound leg learns its contact this way).
+    SetVariable {
+        /// The leg.
+        leg: LegId,
+        /// Variable name.
+        name: String,
+        /// Its value.
+        value: String,
+    },
 }

@@ -386,6 +386,11 @@ async fn perform(client: &AriClient, call: &AriCall) -> Result<Reply, AriError> 
         AriCall::SendDtmf { channel, digits } => {
             done(client.send_dtmf(channel, digits, None, None).await)
         }
+        AriCall::SetVariable {
+            channel,
+            name,
+            value,
+        } => done(client.set_variable(channel, name, value).await),
         AriCall::Mute { channel } => done(client.mute(channel, "in").await),
         AriCall::Unmute { channel } => done(client.unmute(channel, "in").await),
         AriCall::ListBridge { bridge } => match client.get_bridge(bridge).await {

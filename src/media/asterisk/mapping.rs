@@ -141,6 +141,15 @@ pub enum AriCall {
         /// Digits.
         digits: String,
     },
+    /// `POST /channels/{id}/variable`.
+    SetVariable {
+        /// Channel.
+        channel: String,
+        /// Variable name.
+        name: String,
+        /// Value.
+        value: String,
+    },
     /// `POST /channels/{id}/mute?direction=in`.
     Mute {
         /// Channel.
@@ -487,6 +496,17 @@ impl AdapterState {
                 plain(vec![AriCall::SendDtmf {
                     channel: leg.to_string(),
                     digits: digits.clone(),
+                }])
+            }
+            MediaCommand::SetVariable { leg, name, value } => {
+                self.need(leg)?;
+                if name.is_empty() {
+                    return Err(PlanError::Invalid("a variable needs a name".to_owned()));
+                }
+                plain(vec![AriCall::SetVariable {
+                    channel: leg.to_string(),
+                    name: name.clone(),
+                    value: value.clone(),
                 }])
             }
         }
