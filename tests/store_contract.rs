@@ -9,10 +9,15 @@ mod harness;
 
 use std::collections::BTreeMap;
 
+use switchboard::agents::AgentState;
+use switchboard::media::HandlerId;
 use switchboard::model::{ContactId, ContactState, MediaType, Priority, Timestamp};
 use switchboard::store::{
-    LastAgent, MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES, MAX_NAME_CHARS, NewContact, Store,
-    StoreError, StoreKind, StoredContact, Transition,
+    ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, AgentStateChange, Cdr, CdrFilter, CdrId,
+    Credential, Disposition, KeyId, LastAgent, MAX_ADDRESS_CHARS, MAX_AGENT_STATE_BATCH,
+    MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES, MAX_CAUSE_CHARS, MAX_LIST_LIMIT, MAX_NAME_CHARS,
+    MAX_PATH_CHARS, NewCdr, NewContact, Principal, Role, Store, StoreError, StoreKind,
+    StoredContact, Transition,
 };
 
 use ContactState::{Abandoned, Completed, Connected, Offered, Overflowed, Queued};
@@ -747,6 +752,1107 @@ async fn migrating_again_changes_nothing(store: &Store) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Records of issue 5: call detail records
+
+/// A CDR of `tenant`'s contact `contact`, answered by `agent`, arrived at second `arrived` and
+/// ended at second `ended`.
+fn cdr(tenant: &str, contact: ContactId, agent: Option<&str>, arrived: i64, ended: i64) -> NewCdr {
+    NewCdr {
+        tenant: tenant.to_owned(),
+        contact,
+        media: MediaType::Voice,
+        queue: "sales".to_owned(),
+        caller: "+34911234567".to_owned(),
+        called: "sip:sales@acme.example".to_owned(),
+        agent: agent.map(str::to_owned),
+        handler: Some(HandlerId(2)),
+        arrived_at: at(arrived),
+        answered_at: agent.map(|_| at(arrived + 1)),
+        ended_at: at(ended),
+        wait_ms: 1_000,
+        talk_ms: u64::try_from(ended - arrived - 1).unwrap_or(0) * 1_000,
+        wrap_up_ms: 15_000,
+        recording: agent.map(|_| format!("/var/lib/switchboard/recordings/{}.wav", contact.0)),
+        disposition: if agent.is_some() {
+            Disposition::Answered
+        } else {
+            Disposition::Abandoned
+        },
+        cause: Some("NORMAL_CLEARING".to_owned()),
+    }
+}
+
+async fn insert_cdr(store: &Store, new: &NewCdr) -> CdrId {
+    store
+        .insert_cdr(new)
+        .await
+        .unwrap_or_else(|e| panic!("inserting {new:?}: {e}"))
+}
+
+async fn list_cdrs(store: &Store, tenant: &str, filter: &CdrFilter) -> Vec<ContactId> {
+    store
+        .cdrs(tenant, filter)
+        .await
+        .unwrap_or_else(|e| panic!("listing {tenant:?} {filter:?}: {e}"))
+        .cdrs
+        .iter()
+        .map(|c| c.record.contact)
+        .collect()
+}
+
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, StoreError>, field: &str) {
+    match result {
+        Err(err @ StoreError::Invalid { .. }) => {
+            let StoreError::Invalid { field: named, .. } = &err else {
+                unreachable!()
+            };
+            assert!(named.starts_with(field), "{named:?} should name {field:?}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        other => panic!("{field}: expected Invalid, got {other:?}"),
+    }
+}
+
+async fn a_cdr_reads_back_whole_once_per_contact(store: &Store) {
+    let contact = insert(store, contact("acme", "sales", 0, 100)).await;
+    let new = NewCdr {
+        cause: Some("admission: permitted 4 = max(⌊2×1.5⌋, 2+2), outstanding 4".to_owned()),
+        ..cdr("acme", contact, Some("ana"), 100, 160)
+    };
+    let id = insert_cdr(store, &new).await;
+    let back = store.cdr("acme", contact).await.unwrap().expect("the CDR");
+    assert_eq!(
+        back,
+        Cdr {
+            id,
+            record: new.clone()
+        }
+    );
+
+    // A second write for the same contact is refused and changes nothing, whoever writes it.
+    let again = NewCdr {
+        disposition: Disposition::Failed,
+        ..new.clone()
+    };
+    for second in [
+        again,
+        NewCdr {
+            tenant: "beta".to_owned(),
+            ..new.clone()
+        },
+    ] {
+        let err = store.insert_cdr(&second).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::DuplicateCdr { contact: c } if c == contact),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&contact.to_string()), "{err}");
+    }
+    assert_eq!(
+        store.cdr("acme", contact).await.unwrap().unwrap().record,
+        new
+    );
+
+    // Nullable fields stay null; no contact, no CDR.
+    let bare = NewCdr {
+        agent: None,
+        handler: None,
+        answered_at: None,
+        recording: None,
+        cause: None,
+        caller: String::new(),
+        media: MediaType::Chat,
+        disposition: Disposition::Rejected,
+        ..cdr("acme", ContactId(contact.0 + 1_000), None, 5, 5)
+    };
+    insert_cdr(store, &bare).await;
+    assert_eq!(
+        store
+            .cdr("acme", bare.contact)
+            .await
+            .unwrap()
+            .unwrap()
+            .record,
+        bare
+    );
+    assert_eq!(
+        store
+            .cdr("acme", ContactId(contact.0 + 2_000))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.cdr("acme", ContactId(u64::MAX)).await.unwrap(), None);
+}
+
+async fn cdrs_are_scoped_by_tenant(store: &Store) {
+    let acme = ContactId(1);
+    let beta = ContactId(2);
+    insert_cdr(store, &cdr("acme", acme, Some("ana"), 10, 20)).await;
+    insert_cdr(store, &cdr("beta", beta, Some("ana"), 10, 20)).await;
+    let all = CdrFilter::default();
+    assert_eq!(list_cdrs(store, "acme", &all).await, [acme]);
+    assert_eq!(list_cdrs(store, "beta", &all).await, [beta]);
+    assert!(list_cdrs(store, "gamma", &all).await.is_empty());
+    assert_eq!(store.cdr("beta", acme).await.unwrap(), None);
+    assert_eq!(store.cdr("acme", beta).await.unwrap(), None);
+    let by_agent = CdrFilter {
+        agent: Some("ana".to_owned()),
+        ..CdrFilter::default()
+    };
+    assert_eq!(list_cdrs(store, "acme", &by_agent).await, [acme]);
+    // A tenant name that would widen a query built by formatting matches nothing.
+    for hostile in HOSTILE {
+        assert!(
+            list_cdrs(store, hostile, &all).await.is_empty(),
+            "{hostile:?}"
+        );
+    }
+}
+
+async fn cdrs_list_in_end_order_filtered_and_paged(store: &Store) {
+    // (contact, agent, queue, arrived, ended), written out of end order; 3 and 4 end together.
+    let rows = [
+        (1, Some("ana"), "sales", 0, 50),
+        (2, None, "sales", 0, 10),
+        (3, Some("bo"), "support", 0, 30),
+        (4, Some("ana"), "sales", 0, 30),
+        (5, Some("ana"), "support", 0, 70),
+        (6, None, "support", 0, 20),
+    ];
+    for (contact, agent, queue, arrived, ended) in rows {
+        let new = NewCdr {
+            queue: queue.to_owned(),
+            ..cdr("acme", ContactId(contact), agent, arrived, ended)
+        };
+        insert_cdr(store, &new).await;
+    }
+    let ids = |list: &[u64]| list.iter().map(|&c| ContactId(c)).collect::<Vec<_>>();
+    let all = CdrFilter::default();
+    assert_eq!(
+        list_cdrs(store, "acme", &all).await,
+        ids(&[2, 6, 3, 4, 1, 5])
+    );
+
+    let filters = [
+        (
+            CdrFilter {
+                from: Some(at(20)),
+                to: Some(at(50)),
+                ..CdrFilter::default()
+            },
+            ids(&[6, 3, 4]),
+        ),
+        (
+            CdrFilter {
+                queue: Some("support".to_owned()),
+                ..CdrFilter::default()
+            },
+            ids(&[6, 3, 5]),
+        ),
+        (
+            CdrFilter {
+                agent: Some("ana".to_owned()),
+                ..CdrFilter::default()
+            },
+            ids(&[4, 1, 5]),
+        ),
+        (
+            CdrFilter {
+                disposition: Some(Disposition::Abandoned),
+                ..CdrFilter::default()
+            },
+            ids(&[2, 6]),
+        ),
+        (
+            CdrFilter {
+                queue: Some("sales".to_owned()),
+                agent: Some("ana".to_owned()),
+                from: Some(at(31)),
+                ..CdrFilter::default()
+            },
+            ids(&[1]),
+        ),
+        (
+            CdrFilter {
+                disposition: Some(Disposition::Rejected),
+                ..CdrFilter::default()
+            },
+            ids(&[]),
+        ),
+    ];
+    for (filter, expected) in filters {
+        assert_eq!(
+            list_cdrs(store, "acme", &filter).await,
+            expected,
+            "{filter:?}"
+        );
+    }
+
+    // Pages of 2 walk the whole list in order, ties on the end time included.
+    let mut walked = Vec::new();
+    let mut filter = CdrFilter {
+        limit: Some(2),
+        ..CdrFilter::default()
+    };
+    let mut pages = 0;
+    loop {
+        let page = store.cdrs("acme", &filter).await.unwrap();
+        pages += 1;
+        assert!(page.cdrs.len() <= 2);
+        walked.extend(page.cdrs.iter().map(|c| c.record.contact));
+        match page.next {
+            Some(next) => {
+                assert_eq!(Some(next), page.cdrs.last().map(Cdr::cursor));
+                let text = next.to_string();
+                filter.after = Some(text.parse().unwrap());
+            }
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(walked, ids(&[2, 6, 3, 4, 1, 5]));
+    let tail = store
+        .cdrs(
+            "acme",
+            &CdrFilter {
+                limit: Some(10),
+                ..CdrFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((tail.cdrs.len(), tail.next), (6, None));
+}
+
+async fn cdr_input_is_bounded_and_named(store: &Store) {
+    let long = |n: usize| "é".repeat(n);
+    let base = || cdr("acme", ContactId(7), Some("ana"), 100, 200);
+    let cases: Vec<(&str, NewCdr)> = vec![
+        (
+            "tenant",
+            NewCdr {
+                tenant: long(MAX_NAME_CHARS + 1),
+                ..base()
+            },
+        ),
+        (
+            "tenant",
+            NewCdr {
+                tenant: " ".to_owned(),
+                ..base()
+            },
+        ),
+        (
+            "queue",
+            NewCdr {
+                queue: String::new(),
+                ..base()
+            },
+        ),
+        (
+            "caller",
+            NewCdr {
+                caller: long(MAX_ADDRESS_CHARS + 1),
+                ..base()
+            },
+        ),
+        (
+            "called",
+            NewCdr {
+                called: "to\0".to_owned(),
+                ..base()
+            },
+        ),
+        (
+            "agent",
+            NewCdr {
+                agent: Some(long(MAX_NAME_CHARS + 1)),
+                ..base()
+            },
+        ),
+        (
+            "recording",
+            NewCdr {
+                recording: Some(long(MAX_PATH_CHARS + 1)),
+                ..base()
+            },
+        ),
+        (
+            "cause",
+            NewCdr {
+                cause: Some(long(MAX_CAUSE_CHARS + 1)),
+                ..base()
+            },
+        ),
+        (
+            "ended_at",
+            NewCdr {
+                ended_at: at(99),
+                ..base()
+            },
+        ),
+        (
+            "answered_at",
+            NewCdr {
+                answered_at: Some(at(201)),
+                ..base()
+            },
+        ),
+        (
+            "answered_at",
+            NewCdr {
+                answered_at: Some(at(99)),
+                ..base()
+            },
+        ),
+        (
+            "wait_ms",
+            NewCdr {
+                wait_ms: u64::MAX,
+                ..base()
+            },
+        ),
+        (
+            "talk_ms",
+            NewCdr {
+                talk_ms: 1 << 63,
+                ..base()
+            },
+        ),
+        (
+            "wrap_up_ms",
+            NewCdr {
+                wrap_up_ms: u64::MAX,
+                ..base()
+            },
+        ),
+        (
+            "contact",
+            NewCdr {
+                contact: ContactId(u64::MAX),
+                ..base()
+            },
+        ),
+    ];
+    for (field, new) in &cases {
+        assert_invalid(store.insert_cdr(new).await, field);
+    }
+    let at_the_limits = NewCdr {
+        caller: long(MAX_ADDRESS_CHARS),
+        cause: Some(long(MAX_CAUSE_CHARS)),
+        recording: Some(long(MAX_PATH_CHARS)),
+        wait_ms: i64::MAX as u64,
+        ..base()
+    };
+    insert_cdr(store, &at_the_limits).await;
+    assert_eq!(
+        list_cdrs(store, "acme", &CdrFilter::default()).await,
+        [ContactId(7)]
+    );
+
+    for limit in [0, MAX_LIST_LIMIT + 1, u32::MAX] {
+        let filter = CdrFilter {
+            limit: Some(limit),
+            ..CdrFilter::default()
+        };
+        assert_invalid(store.cdrs("acme", &filter).await, "filter.limit");
+    }
+    let max = CdrFilter {
+        limit: Some(MAX_LIST_LIMIT),
+        ..CdrFilter::default()
+    };
+    assert_eq!(store.cdrs("acme", &max).await.unwrap().cdrs.len(), 1);
+    let filter = CdrFilter {
+        queue: Some(long(MAX_NAME_CHARS + 1)),
+        ..CdrFilter::default()
+    };
+    assert_invalid(store.cdrs("acme", &filter).await, "filter.queue");
+    assert_invalid(store.cdrs("", &CdrFilter::default()).await, "tenant");
+    let backwards = CdrFilter {
+        from: Some(at(10)),
+        to: Some(at(5)),
+        ..CdrFilter::default()
+    };
+    assert_invalid(store.cdrs("acme", &backwards).await, "filter.from");
+}
+
+async fn concurrent_cdr_writers_cannot_both_win(store: &Store) {
+    let contact = ContactId(42);
+    let writers: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            let new = NewCdr {
+                cause: Some(format!("writer {i}")),
+                ..cdr("acme", contact, Some("ana"), 1, 9)
+            };
+            tokio::spawn(async move { store.insert_cdr(&new).await })
+        })
+        .collect();
+    let mut won = 0;
+    for writer in writers {
+        match writer.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::DuplicateCdr { .. }) => {}
+            Err(other) => panic!("a writer failed unexpectedly: {other}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one CDR per contact");
+    let listed = list_cdrs(store, "acme", &CdrFilter::default()).await;
+    assert_eq!(listed, [contact]);
+}
+
+async fn hostile_text_in_records_is_stored_verbatim(store: &Store) {
+    for (i, text) in HOSTILE.into_iter().enumerate() {
+        let new = NewCdr {
+            queue: text.to_owned(),
+            caller: text.to_owned(),
+            called: text.to_owned(),
+            recording: Some(text.to_owned()),
+            cause: Some(text.to_owned()),
+            ..cdr(text, ContactId(i as u64 + 1), Some(text), 1, 2)
+        };
+        insert_cdr(store, &new).await;
+        assert_eq!(
+            store.cdr(text, new.contact).await.unwrap().unwrap().record,
+            new
+        );
+        let filter = CdrFilter {
+            queue: Some(text.to_owned()),
+            agent: Some(text.to_owned()),
+            ..CdrFilter::default()
+        };
+        assert_eq!(list_cdrs(store, text, &filter).await, [new.contact]);
+
+        let change = AgentStateChange {
+            tenant: text.to_owned(),
+            agent: text.to_owned(),
+            state: AgentState::Break,
+            reason: Some(text.to_owned()),
+            at: at(1),
+        };
+        store
+            .record_agent_states(std::slice::from_ref(&change))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .agent_states(text, text, at(0), at(2), None)
+                .await
+                .unwrap(),
+            [change]
+        );
+
+        let key = store
+            .create_api_key(text, text, Role::Client)
+            .await
+            .unwrap();
+        let listed = store.list_api_keys(text).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].label.as_str(), listed[0].key_id.clone()),
+            (text, key.key_id)
+        );
+    }
+    assert_eq!(
+        store
+            .cdrs(HOSTILE[0], &CdrFilter::default())
+            .await
+            .unwrap()
+            .cdrs
+            .len(),
+        1,
+        "the tables are still there"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records of issue 5: agent state history
+
+fn change(tenant: &str, agent: &str, state: AgentState, secs: i64) -> AgentStateChange {
+    AgentStateChange {
+        tenant: tenant.to_owned(),
+        agent: agent.to_owned(),
+        state,
+        reason: None,
+        at: at(secs),
+    }
+}
+
+async fn agent_states_come_back_in_order(store: &Store) {
+    use AgentState::{AfterCallWork, Available, Break, Busy, LoggedOut, Offered, Unallocated};
+    let batch = [
+        change("acme", "ana", Unallocated, 100),
+        change("acme", "ana", Available, 110),
+        change("acme", "bo", Available, 105),
+        change("beta", "ana", Available, 101),
+        change("acme", "ana", Offered, 120),
+        change("acme", "ana", Busy, 121),
+        AgentStateChange {
+            reason: Some("lunch".to_owned()),
+            ..change("acme", "ana", Break, 180)
+        },
+        // Written after, stamped the same: comes after the break.
+        change("acme", "ana", LoggedOut, 180),
+    ];
+    store.record_agent_states(&batch).await.unwrap();
+    store
+        .record_agent_states(&[change("acme", "ana", AfterCallWork, 150)])
+        .await
+        .unwrap();
+    store.record_agent_states(&[]).await.unwrap();
+
+    let states =
+        |list: &[AgentStateChange]| list.iter().map(|c| (c.state, c.at)).collect::<Vec<_>>();
+    let ana = store
+        .agent_states("acme", "ana", at(0), at(1_000), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&ana),
+        [
+            (Unallocated, at(100)),
+            (Available, at(110)),
+            (Offered, at(120)),
+            (Busy, at(121)),
+            (AfterCallWork, at(150)),
+            (Break, at(180)),
+            (LoggedOut, at(180)),
+        ]
+    );
+    assert!(ana.iter().all(|c| c.tenant == "acme" && c.agent == "ana"));
+    assert_eq!(ana[5].reason.as_deref(), Some("lunch"));
+    assert_eq!(ana[4].reason, None);
+
+    let window = store
+        .agent_states("acme", "ana", at(110), at(150), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&window),
+        [(Available, at(110)), (Offered, at(120)), (Busy, at(121))]
+    );
+    let first_two = store
+        .agent_states("acme", "ana", at(0), at(1_000), Some(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&first_two),
+        [(Unallocated, at(100)), (Available, at(110))]
+    );
+
+    // Another tenant's agent of the same name is another agent.
+    let beta = store
+        .agent_states("beta", "ana", at(0), at(1_000), None)
+        .await
+        .unwrap();
+    assert_eq!(states(&beta), [(Available, at(101))]);
+    assert!(
+        store
+            .agent_states("gamma", "ana", at(0), at(1_000), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn agent_state_batches_are_all_or_nothing_and_bounded(store: &Store) {
+    let long = |n: usize| "é".repeat(n);
+    let ok = || change("acme", "ana", AgentState::Available, 10);
+    let cases: Vec<(&str, AgentStateChange)> = vec![
+        (
+            "changes[2].tenant",
+            AgentStateChange {
+                tenant: String::new(),
+                ..ok()
+            },
+        ),
+        (
+            "changes[2].agent",
+            AgentStateChange {
+                agent: long(MAX_NAME_CHARS + 1),
+                ..ok()
+            },
+        ),
+        (
+            "changes[2].reason",
+            AgentStateChange {
+                reason: Some(long(MAX_CAUSE_CHARS + 1)),
+                ..ok()
+            },
+        ),
+        (
+            "changes[2].reason",
+            AgentStateChange {
+                reason: Some("a\0b".to_owned()),
+                ..ok()
+            },
+        ),
+    ];
+    for (field, bad) in cases {
+        assert_invalid(store.record_agent_states(&[ok(), ok(), bad]).await, field);
+    }
+    let too_many = vec![ok(); MAX_AGENT_STATE_BATCH + 1];
+    assert_invalid(store.record_agent_states(&too_many).await, "changes");
+    assert!(
+        store
+            .agent_states("acme", "ana", at(0), at(100), None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing of a refused batch was written"
+    );
+
+    for limit in [0, MAX_LIST_LIMIT + 1] {
+        assert_invalid(
+            store
+                .agent_states("acme", "ana", at(0), at(100), Some(limit))
+                .await,
+            "limit",
+        );
+    }
+    assert_invalid(
+        store
+            .agent_states("acme", "ana", at(100), at(0), None)
+            .await,
+        "from",
+    );
+    assert_invalid(
+        store.agent_states("acme", "", at(0), at(100), None).await,
+        "agent",
+    );
+    assert_invalid(
+        store
+            .agent_state_totals(&long(MAX_NAME_CHARS + 1), at(0), at(1))
+            .await,
+        "tenant",
+    );
+
+    let full = vec![ok(); MAX_LIST_LIMIT as usize + 5];
+    store.record_agent_states(&full).await.unwrap();
+    let read = store
+        .agent_states("acme", "ana", at(0), at(100), Some(MAX_LIST_LIMIT))
+        .await
+        .unwrap();
+    assert_eq!(
+        read.len(),
+        MAX_LIST_LIMIT as usize,
+        "at most the limit comes back"
+    );
+}
+
+async fn agent_state_totals_sum_time_per_state(store: &Store) {
+    use AgentState::{Available, Break, Busy, LoggedOut};
+    use std::time::Duration;
+    store
+        .record_agent_states(&[
+            // ana: on a break since before the window.
+            change("acme", "ana", Break, 50),
+            change("acme", "ana", Available, 130),
+            change("acme", "ana", Busy, 140),
+            change("acme", "ana", LoggedOut, 190),
+            // bo: logs in during the window; after it, nothing counts.
+            change("acme", "bo", Available, 150),
+            change("acme", "bo", Busy, 250),
+            // cy: logged out before the window, and stays so.
+            change("acme", "cy", LoggedOut, 10),
+            // Another tenant's ana.
+            change("beta", "ana", Busy, 100),
+        ])
+        .await
+        .unwrap();
+    let totals = store
+        .agent_state_totals("acme", at(100), at(200))
+        .await
+        .unwrap();
+    let secs = Duration::from_secs;
+    let got: Vec<(&str, Vec<(AgentState, Duration)>)> = totals
+        .iter()
+        .map(|t| {
+            (
+                t.agent.as_str(),
+                t.iter().filter(|(_, d)| !d.is_zero()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "ana",
+                vec![
+                    (LoggedOut, secs(10)),
+                    (Available, secs(10)),
+                    (Busy, secs(50)),
+                    (Break, secs(30)),
+                ],
+            ),
+            ("bo", vec![(Available, secs(50))]),
+            ("cy", vec![(LoggedOut, secs(100))]),
+        ]
+    );
+    assert_eq!(totals[0].total(), secs(100));
+    let beta = store
+        .agent_state_totals("beta", at(100), at(200))
+        .await
+        .unwrap();
+    assert_eq!(beta.len(), 1);
+    assert_eq!(beta[0].get(Busy), secs(100));
+    assert!(
+        store
+            .agent_state_totals("gamma", at(0), at(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records of issue 5: credentials
+
+async fn api_keys_verify_until_revoked(store: &Store) {
+    let key = store
+        .create_api_key("acme", "CRM sync", Role::Client)
+        .await
+        .unwrap();
+    let token = key.token.expose().to_owned();
+    assert!(token.starts_with(&format!("sb_{}_", key.key_id)), "{token}");
+    assert!(
+        !format!("{key:?}").contains(&token[20..]),
+        "Debug shows no secret"
+    );
+
+    let expected = Principal {
+        tenant: "acme".to_owned(),
+        role: Role::Client,
+        credential: Credential::ApiKey(key.key_id.clone()),
+    };
+    assert_eq!(
+        store.verify_api_key(&token).await.unwrap(),
+        Some(expected.clone())
+    );
+
+    // The right key id with another secret, and an unknown key id with the right secret.
+    let last = token.chars().last().unwrap();
+    let flipped = if last == '0' { '1' } else { '0' };
+    let wrong_secret = format!("{}{flipped}", &token[..token.len() - 1]);
+    assert_eq!(store.verify_api_key(&wrong_secret).await.unwrap(), None);
+    let other = store
+        .create_api_key("beta", "ops", Role::Supervisor)
+        .await
+        .unwrap();
+    let swapped = format!("sb_{}_{}", other.key_id, &token[token.len() - 64..]);
+    assert_eq!(store.verify_api_key(&swapped).await.unwrap(), None);
+    let unknown = format!("sb_{}_{}", "f".repeat(16), &token[token.len() - 64..]);
+    assert_eq!(store.verify_api_key(&unknown).await.unwrap(), None);
+
+    // Another tenant cannot revoke it; its own tenant can, once.
+    assert!(!store.revoke_api_key("beta", &key.key_id).await.unwrap());
+    assert_eq!(store.verify_api_key(&token).await.unwrap(), Some(expected));
+    assert!(store.revoke_api_key("acme", &key.key_id).await.unwrap());
+    assert!(!store.revoke_api_key("acme", &key.key_id).await.unwrap());
+    assert_eq!(store.verify_api_key(&token).await.unwrap(), None);
+    let listed = store.list_api_keys("acme").await.unwrap();
+    assert!(listed[0].revoked_at.is_some(), "{listed:?}");
+
+    // The other key still works.
+    let beta = store
+        .verify_api_key(other.token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (beta.tenant.as_str(), beta.role),
+        ("beta", Role::Supervisor)
+    );
+}
+
+async fn malformed_tokens_are_refused_without_panic(store: &Store) {
+    let key = store
+        .create_api_key("acme", "CRM", Role::Admin)
+        .await
+        .unwrap();
+    let token = key.token.expose();
+    let huge = "x".repeat(1 << 20);
+    let malformed = [
+        "",
+        "sb_",
+        "sb__",
+        "Bearer sb_",
+        "sb_0123_abc",
+        &token[..token.len() - 1],
+        &format!("{token}0"),
+        &format!(" {token}"),
+        &token.to_uppercase(),
+        &token.replacen("sb_", "sk_", 1),
+        &token.replacen('_', "-", 2),
+        &format!("sb_{}_{}", key.key_id, "é".repeat(32)),
+        "sb_'); DROP TABLE api_keys; --_0000000000000000000000000000000000000000000000000000000000",
+        &huge,
+        "\0\0\0",
+    ];
+    for bad in malformed {
+        assert_eq!(
+            store.verify_api_key(bad).await.unwrap(),
+            None,
+            "{:?}",
+            bad.chars().take(80).collect::<String>()
+        );
+    }
+    assert!(
+        store.verify_api_key(token).await.unwrap().is_some(),
+        "the table is intact"
+    );
+}
+
+async fn api_keys_are_listed_per_tenant_without_secrets(store: &Store) {
+    let a1 = store
+        .create_api_key("acme", "first", Role::Client)
+        .await
+        .unwrap();
+    let b1 = store
+        .create_api_key("beta", "theirs", Role::Client)
+        .await
+        .unwrap();
+    let a2 = store
+        .create_api_key("acme", "second", Role::Supervisor)
+        .await
+        .unwrap();
+    let acme = store.list_api_keys("acme").await.unwrap();
+    let summary: Vec<(KeyId, &str, Role, &str)> = acme
+        .iter()
+        .map(|k| {
+            (
+                k.key_id.clone(),
+                k.label.as_str(),
+                k.role,
+                k.tenant.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (a1.key_id.clone(), "first", Role::Client, "acme"),
+            (a2.key_id.clone(), "second", Role::Supervisor, "acme"),
+        ]
+    );
+    assert!(
+        acme.iter()
+            .all(|k| k.revoked_at.is_none() && k.created_at > Timestamp::ZERO)
+    );
+    let shown = format!("{acme:?}");
+    for secret in [a1.token.expose(), a2.token.expose()] {
+        assert!(!shown.contains(&secret[20..]), "{shown}");
+    }
+    assert!(!shown.contains("$argon2"), "{shown}");
+    assert_eq!(
+        store.list_api_keys("beta").await.unwrap()[0].key_id,
+        b1.key_id
+    );
+    assert!(store.list_api_keys("gamma").await.unwrap().is_empty());
+
+    assert_invalid(
+        store.create_api_key("acme", "", Role::Client).await,
+        "label",
+    );
+    assert_invalid(
+        store
+            .create_api_key("acme", &"l".repeat(MAX_NAME_CHARS + 1), Role::Client)
+            .await,
+        "label",
+    );
+    assert_invalid(store.create_api_key(" ", "x", Role::Client).await, "tenant");
+}
+
+async fn web_users_sign_in_until_disabled(store: &Store) {
+    store
+        .create_web_user("acme", "sam", "correct horse battery", Role::Supervisor)
+        .await
+        .unwrap();
+    let sam = store
+        .verify_web_user("sam", "correct horse battery")
+        .await
+        .unwrap();
+    assert_eq!(
+        sam,
+        Some(Principal {
+            tenant: "acme".to_owned(),
+            role: Role::Supervisor,
+            credential: Credential::WebUser("sam".to_owned()),
+        })
+    );
+    for (user, password) in [
+        ("sam", "correct horse battery "),
+        ("sam", ""),
+        ("Sam", "correct horse battery"),
+        ("nobody", "correct horse battery"),
+        ("", "x"),
+        ("sam", &"x".repeat(10_000)),
+    ] {
+        assert_eq!(
+            store.verify_web_user(user, password).await.unwrap(),
+            None,
+            "{user:?}"
+        );
+    }
+    let err = store
+        .create_web_user("beta", "sam", "another password", Role::Client)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicateUser { username } if username == "sam"),
+        "{err:?}"
+    );
+    assert_invalid(
+        store
+            .create_web_user("acme", "short", "1234567", Role::Client)
+            .await,
+        "password",
+    );
+    assert_invalid(
+        store
+            .create_web_user("acme", "", "12345678", Role::Client)
+            .await,
+        "username",
+    );
+
+    let listed = store.list_web_users("acme").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].username.as_str(), listed[0].role),
+        ("sam", Role::Supervisor)
+    );
+    assert!(!format!("{listed:?}").contains("$argon2"));
+    assert!(store.list_web_users("beta").await.unwrap().is_empty());
+
+    assert!(!store.disable_web_user("beta", "sam").await.unwrap());
+    assert!(store.disable_web_user("acme", "sam").await.unwrap());
+    assert_eq!(
+        store
+            .verify_web_user("sam", "correct horse battery")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store.list_web_users("acme").await.unwrap()[0]
+            .disabled_at
+            .is_some()
+    );
+}
+
+/// A database that has only the first migration (as an older Switchboard left it) takes the
+/// new ones on open, keeps its contacts, and the new tables work.
+async fn records_arrive_on_a_store_of_the_first_migration(url: &str, kind: StoreKind) {
+    let tree = match kind {
+        StoreKind::Sqlite => "sqlite",
+        StoreKind::Postgres => "postgres",
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = format!(
+        "{}/migrations/{tree}/0001_contacts.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::copy(&first, dir.path().join("0001_contacts.sql")).unwrap();
+    let only_first = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    let insert_old = "INSERT INTO contacts (tenant, queue, media, priority, arrived_at, attributes, \
+                      criteria_json, state, updated_at) \
+                      VALUES ('acme', 'sales', 'voice', 0, 1, '{}', '{}', 'queued', 1)";
+    // Through a one-connection pool: a `&mut` connection makes the future not `Send`.
+    match kind {
+        StoreKind::Sqlite => {
+            let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            only_first.run(&pool).await.unwrap();
+            sqlx::query(insert_old).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        StoreKind::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await
+                .unwrap();
+            only_first.run(&pool).await.unwrap();
+            sqlx::query(insert_old).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+
+    let store = Store::open(url).await.unwrap();
+    let open = store.open_contacts().await.unwrap();
+    assert_eq!(open.len(), 1, "the old contact is kept");
+    let old = open[0].id;
+    let new = insert(&store, contact("acme", "sales", 0, 2)).await;
+    assert!(old < new);
+    insert_cdr(&store, &cdr("acme", new, Some("ana"), 2, 9)).await;
+    assert!(store.cdr("acme", new).await.unwrap().is_some());
+    store
+        .record_agent_states(&[change("acme", "ana", AgentState::Available, 3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .agent_states("acme", "ana", at(0), at(9), None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let key = store
+        .create_api_key("acme", "after upgrade", Role::Client)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .verify_api_key(key.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.migrate().await.unwrap();
+    assert!(
+        store.cdr("acme", new).await.unwrap().is_some(),
+        "migrating again changes nothing"
+    );
+    store.close().await;
+
+    // What is kept of the key: an argon2id PHC string with the documented parameters, never
+    // the secret.
+    let read_hash = "SELECT secret_hash FROM api_keys";
+    let kept: String = match kind {
+        StoreKind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            let kept = sqlx::query_scalar(read_hash)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            kept
+        }
+        StoreKind::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let kept = sqlx::query_scalar(read_hash)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            kept
+        }
+    };
+    let params =
+        format!("$argon2id$v=19$m={ARGON2_M_COST_KIB},t={ARGON2_T_COST},p={ARGON2_P_COST}$");
+    assert!(kept.starts_with(&params), "{kept}");
+    let secret = &key.token.expose()[key.token.expose().len() - 64..];
+    assert!(!kept.contains(secret), "{kept}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Running the contract on every backend
 
 macro_rules! contract {
@@ -768,6 +1874,16 @@ macro_rules! contract {
             async fn open_contacts_survive_a_restart() {
                 let file = harness::SqliteFile::new();
                 super::open_contacts_survive_a_restart(&file.url).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn records_arrive_on_a_store_of_the_first_migration() {
+                let file = harness::SqliteFile::new();
+                super::records_arrive_on_a_store_of_the_first_migration(
+                    &file.url,
+                    StoreKind::Sqlite,
+                )
+                .await;
             }
         }
 
@@ -805,6 +1921,18 @@ macro_rules! contract {
                 })
                 .await;
             }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn records_arrive_on_a_store_of_the_first_migration() {
+                harness::on_postgres(|url| async move {
+                    super::records_arrive_on_a_store_of_the_first_migration(
+                        &url,
+                        StoreKind::Postgres,
+                    )
+                    .await;
+                })
+                .await;
+            }
         }
     };
 }
@@ -822,6 +1950,19 @@ contract!(
     hostile_text_is_stored_verbatim,
     oversize_and_malformed_input_is_refused,
     migrating_again_changes_nothing,
+    a_cdr_reads_back_whole_once_per_contact,
+    cdrs_are_scoped_by_tenant,
+    cdrs_list_in_end_order_filtered_and_paged,
+    cdr_input_is_bounded_and_named,
+    concurrent_cdr_writers_cannot_both_win,
+    hostile_text_in_records_is_stored_verbatim,
+    agent_states_come_back_in_order,
+    agent_state_batches_are_all_or_nothing_and_bounded,
+    agent_state_totals_sum_time_per_state,
+    api_keys_verify_until_revoked,
+    malformed_tokens_are_refused_without_panic,
+    api_keys_are_listed_per_tenant_without_secrets,
+    web_users_sign_in_until_disabled,
 );
 
 // ---------------------------------------------------------------------------------------------

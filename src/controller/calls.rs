@@ -21,7 +21,7 @@ use crate::media::{
     CONTACT_VARIABLE, HandlerId, HangupCause, LegId, LegSnapshot, MediaCommand, MediaEvent,
     OriginateRequest, OriginateTarget, RecordFormat, RecordTarget,
 };
-use crate::model::{AgentId, ContactId, Priority, TenantId, Timestamp};
+use crate::model::{AgentId, ContactId, Disposition, Priority, TenantId, Timestamp};
 use crate::routing::{Output, OverflowTarget};
 
 /// How calls are handled.
@@ -77,41 +77,6 @@ pub struct InboundCall {
     pub caller: Option<String>,
     /// Called number.
     pub destination: Option<String>,
-}
-
-/// How a contact ended, for its record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Disposition {
-    /// An agent served it.
-    Answered,
-    /// The caller left before reaching an agent.
-    Abandoned,
-    /// Refused at the door by admission (the caller heard busy).
-    Rejected,
-    /// It left a voicemail.
-    Voicemail,
-    /// It became a callback.
-    Callback,
-    /// Its queue disconnected it at overflow.
-    Disconnected,
-    /// Its handler went away with it.
-    Failed,
-}
-
-impl Disposition {
-    /// Stable code, as stored.
-    pub fn code(self) -> &'static str {
-        match self {
-            Disposition::Answered => "answered",
-            Disposition::Abandoned => "abandoned",
-            Disposition::Rejected => "rejected",
-            Disposition::Voicemail => "voicemail",
-            Disposition::Callback => "callback",
-            Disposition::Disconnected => "disconnected",
-            Disposition::Failed => "failed",
-        }
-    }
 }
 
 /// What is written down when a contact's call is over (after the agent's wrap-up, if any).
@@ -821,8 +786,8 @@ impl Calls {
                 contact, target, ..
             } => {
                 let disposition = match target {
-                    OverflowTarget::Callback => Some(Disposition::Callback),
-                    OverflowTarget::Disconnect => Some(Disposition::Disconnected),
+                    OverflowTarget::Callback => Some(Disposition::OverflowedCallback),
+                    OverflowTarget::Disconnect => Some(Disposition::OverflowedDisconnect),
                     _ => None,
                 };
                 if let (Some(disposition), Some(call)) = (disposition, self.calls.get_mut(contact))
@@ -832,7 +797,8 @@ impl Calls {
             }
             Output::BecameCallback { contact, .. } => {
                 if let Some(call) = self.calls.get_mut(contact) {
-                    call.ended = Some((now, Disposition::Callback, "callback".to_owned()));
+                    call.ended =
+                        Some((now, Disposition::OverflowedCallback, "callback".to_owned()));
                 }
             }
             _ => {}
@@ -1192,7 +1158,11 @@ impl Calls {
                 attributes,
             } => {
                 if let Some(call) = self.calls.get_mut(&contact) {
-                    call.ended = Some((now, Disposition::Voicemail, format!("voicemail {path}")));
+                    call.ended = Some((
+                        now,
+                        Disposition::OverflowedVoicemail,
+                        format!("voicemail {path}"),
+                    ));
                     call.recording = Some(path.clone());
                 }
                 self.actions.push_back(CallAction::Voicemail {

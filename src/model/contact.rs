@@ -112,3 +112,69 @@ mod tests {
         assert!("Queued ".parse::<ContactState>().is_err());
     }
 }
+
+/// How a contact ended, for its call detail record; stored by its short stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// An agent answered and served it.
+    Answered,
+    /// The customer left before an agent answered.
+    Abandoned,
+    /// Admission refused it: the client had no trunk left.
+    Rejected,
+    /// It overflowed to voicemail.
+    OverflowedVoicemail,
+    /// It overflowed to a callback.
+    OverflowedCallback,
+    /// It overflowed to a hang-up (with an announcement, if the flow has one).
+    OverflowedDisconnect,
+    /// It was transferred out of Switchboard (to an outside number or system).
+    Transferred,
+    /// The switch or Switchboard failed to carry it.
+    Failed,
+}
+
+impl Disposition {
+    /// Every disposition.
+    pub const ALL: [Disposition; 8] = [
+        Disposition::Answered,
+        Disposition::Abandoned,
+        Disposition::Rejected,
+        Disposition::OverflowedVoicemail,
+        Disposition::OverflowedCallback,
+        Disposition::OverflowedDisconnect,
+        Disposition::Transferred,
+        Disposition::Failed,
+    ];
+
+    /// The short stable code stored in the database and shown in the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::Abandoned => "abandoned",
+            Disposition::Rejected => "rejected",
+            Disposition::OverflowedVoicemail => "overflowed_voicemail",
+            Disposition::OverflowedCallback => "overflowed_callback",
+            Disposition::OverflowedDisconnect => "overflowed_disconnect",
+            Disposition::Transferred => "transferred",
+            Disposition::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Disposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for Disposition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Disposition::ALL
+            .into_iter()
+            .find(|d| d.code() == s)
+            .ok_or_else(|| format!("unknown disposition {s:?}"))
+    }
+}

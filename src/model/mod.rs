@@ -7,7 +7,7 @@ mod media;
 mod names;
 mod time;
 
-pub use contact::{ContactState, Outcome, Priority};
+pub use contact::{ContactState, Disposition, Outcome, Priority};
 pub use ids::{AgentId, ContactId, CustomerId, QueueId, SkillId, TagId, TenantId};
 pub use level::{Level, LevelError};
 pub use media::{MediaMap, MediaSet, MediaType, UnknownMedia};

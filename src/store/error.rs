@@ -88,6 +88,29 @@ pub enum StoreError {
         requested: ContactState,
     },
 
+    /// A call detail record was written for a contact that already has one; the first is kept.
+    #[error("{contact} already has a call detail record: the second write was refused")]
+    DuplicateCdr {
+        /// The contact.
+        contact: ContactId,
+    },
+
+    /// A web user was created with a name that is taken (by any tenant).
+    #[error("web user {username:?} already exists")]
+    DuplicateUser {
+        /// The name asked for.
+        username: String,
+    },
+
+    /// Hashing a secret, or drawing random bytes for one, failed.
+    #[error("{operation} failed: {reason}")]
+    Crypto {
+        /// What the store was doing, e.g. `hashing the secret of a new API key for tenant "acme"`.
+        operation: String,
+        /// What the hashing library or the operating system said.
+        reason: String,
+    },
+
     /// A statement failed in the database.
     #[error("{operation} failed: {source}")]
     Database {

@@ -1,5 +1,6 @@
-//! Durable records: contacts and their lifecycle, in SQLite (the embedded default) or
-//! PostgreSQL (production), through one code path.
+//! Durable records: contacts and their lifecycle, call detail records, agent state history and
+//! the credentials of the HTTP API, in SQLite (the embedded default) or PostgreSQL
+//! (production), through one code path.
 //!
 //! "One code path": every operation is written once, as SQL both databases accept (`$N` binds,
 //! `RETURNING`, integer instants, text codes) and Rust that `on_pool!` compiles once per
@@ -11,7 +12,10 @@
 //! this boundary (see the limits in [`MAX_NAME_CHARS`] and its neighbours), so both backends
 //! accept and refuse the same things.
 
+mod agent_history;
+mod cdrs;
 mod contacts;
+mod credentials;
 mod error;
 mod location;
 mod records;
@@ -27,10 +31,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use credentials::{ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, MAX_CONCURRENT_HASHES};
 pub use error::StoreError;
-pub use records::{ContactEvent, LastAgent, NewContact, StateCounts, StoredContact, Transition};
+pub use records::{
+    AgentStateChange, AgentStateTotals, ApiKeyInfo, Cdr, CdrCursor, CdrFilter, CdrId, CdrPage,
+    ContactEvent, Credential, Disposition, KeyId, LastAgent, NewApiKey, NewCdr, NewContact,
+    Principal, Role, ShownOnce, StateCounts, StoredContact, Transition, WebUserInfo,
+};
 pub use validate::{
-    MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES, MAX_CRITERIA_BYTES, MAX_DETAIL_CHARS, MAX_NAME_CHARS,
+    DEFAULT_LIST_LIMIT, MAX_ADDRESS_CHARS, MAX_AGENT_STATE_BATCH, MAX_ATTRIBUTE_VALUE_CHARS,
+    MAX_ATTRIBUTES, MAX_CAUSE_CHARS, MAX_CRITERIA_BYTES, MAX_DETAIL_CHARS, MAX_LIST_LIMIT,
+    MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_PATH_CHARS, MIN_PASSWORD_CHARS,
 };
 
 use location::Location;

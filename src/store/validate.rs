@@ -2,8 +2,10 @@
 //! runs, so that both backends refuse the same things (PostgreSQL cannot store NUL characters,
 //! SQLite could).
 
+use crate::model::Timestamp;
+
 use super::StoreError;
-use super::records::{NewContact, Transition};
+use super::records::{AgentStateChange, NewCdr, NewContact, Transition};
 
 /// The longest tenant, queue, agent, customer or attribute name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -15,6 +17,23 @@ pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 1_000;
 pub const MAX_CRITERIA_BYTES: usize = 64 * 1024;
 /// The longest transition detail, in characters.
 pub const MAX_DETAIL_CHARS: usize = 1_000;
+
+/// The longest caller or called address of a CDR (a number, SIP URI, email address), in characters.
+pub const MAX_ADDRESS_CHARS: usize = 256;
+/// The longest recording path of a CDR, in characters.
+pub const MAX_PATH_CHARS: usize = 1_024;
+/// The longest CDR cause or agent state reason, in characters.
+pub const MAX_CAUSE_CHARS: usize = 1_000;
+/// The number of rows a listing returns when the caller does not say.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+/// The most rows one listing may return.
+pub const MAX_LIST_LIMIT: u32 = 1_000;
+/// The most agent state changes one batch may write.
+pub const MAX_AGENT_STATE_BATCH: usize = 10_000;
+/// The shortest web user password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The longest web user password, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 256;
 
 /// Checks every field of a new contact.
 pub(crate) fn new_contact(contact: &NewContact) -> Result<(), StoreError> {
@@ -55,6 +74,123 @@ pub(crate) fn transition(index: usize, transition: &Transition) -> Result<(), St
     Ok(())
 }
 
+/// Checks every field of a call detail record.
+pub(crate) fn new_cdr(cdr: &NewCdr) -> Result<(), StoreError> {
+    name("tenant", &cdr.tenant)?;
+    name("queue", &cdr.queue)?;
+    text("caller", &cdr.caller, MAX_ADDRESS_CHARS)?;
+    text("called", &cdr.called, MAX_ADDRESS_CHARS)?;
+    if let Some(agent) = &cdr.agent {
+        name("agent", agent)?;
+    }
+    if let Some(recording) = &cdr.recording {
+        text("recording", recording, MAX_PATH_CHARS)?;
+    }
+    if let Some(cause) = &cdr.cause {
+        text("cause", cause, MAX_CAUSE_CHARS)?;
+    }
+    if cdr.ended_at < cdr.arrived_at {
+        return Err(StoreError::invalid(
+            "ended_at",
+            format!("{} is before arrived_at {}", cdr.ended_at, cdr.arrived_at),
+        ));
+    }
+    let answered = cdr.answered_at;
+    if let Some(answered) = answered.filter(|t| !(cdr.arrived_at..=cdr.ended_at).contains(t)) {
+        return Err(StoreError::invalid(
+            "answered_at",
+            format!(
+                "{answered} is outside arrived_at {} to ended_at {}",
+                cdr.arrived_at, cdr.ended_at
+            ),
+        ));
+    }
+    for (field, ms) in [
+        ("wait_ms", cdr.wait_ms),
+        ("talk_ms", cdr.talk_ms),
+        ("wrap_up_ms", cdr.wrap_up_ms),
+    ] {
+        millis(field, ms)?;
+    }
+    Ok(())
+}
+
+/// Checks every field of agent state change number `index` of a batch.
+pub(crate) fn agent_state_change(
+    index: usize,
+    change: &AgentStateChange,
+) -> Result<(), StoreError> {
+    let field = |name: &str| format!("changes[{index}].{name}");
+    name(&field("tenant"), &change.tenant)?;
+    name(&field("agent"), &change.agent)?;
+    if let Some(reason) = &change.reason {
+        text(&field("reason"), reason, MAX_CAUSE_CHARS)?;
+    }
+    Ok(())
+}
+
+/// The size of a batch of agent state changes.
+pub(crate) fn agent_state_batch(len: usize) -> Result<(), StoreError> {
+    if len > MAX_AGENT_STATE_BATCH {
+        return Err(StoreError::invalid(
+            "changes",
+            format!("{len} changes in one batch, at most {MAX_AGENT_STATE_BATCH} allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// A listing's limit: [`DEFAULT_LIST_LIMIT`] if unset, else 1 to [`MAX_LIST_LIMIT`].
+pub(crate) fn limit(field: &str, limit: Option<u32>) -> Result<u32, StoreError> {
+    match limit {
+        None => Ok(DEFAULT_LIST_LIMIT),
+        Some(n @ 1..=MAX_LIST_LIMIT) => Ok(n),
+        Some(n) => Err(StoreError::invalid(
+            field,
+            format!("is {n}, expected 1 to {MAX_LIST_LIMIT}"),
+        )),
+    }
+}
+
+/// A window `[from, to)`: `from` (named `field`) not after `to`.
+pub(crate) fn window(field: &str, from: Timestamp, to: Timestamp) -> Result<(), StoreError> {
+    if from > to {
+        return Err(StoreError::invalid(
+            field,
+            format!("{from} is after to {to}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A duration in milliseconds that fits the database's BIGINT.
+fn millis(field: &str, ms: u64) -> Result<i64, StoreError> {
+    i64::try_from(ms)
+        .map_err(|_| StoreError::invalid(field, format!("is {ms}, at most {} allowed", i64::MAX)))
+}
+
+/// A web user's password: [`MIN_PASSWORD_CHARS`] to [`MAX_PASSWORD_CHARS`] characters, no NUL.
+pub(crate) fn password(value: &str) -> Result<(), StoreError> {
+    let chars = value.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        // Never echo the password itself.
+        return Err(StoreError::invalid(
+            "password",
+            format!("is {chars} characters long, at least {MIN_PASSWORD_CHARS} required"),
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(StoreError::invalid(
+            "password",
+            format!("is {chars} characters long, at most {MAX_PASSWORD_CHARS} allowed"),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(StoreError::invalid("password", "contains a NUL character"));
+    }
+    Ok(())
+}
+
 /// A name: not blank, at most [`MAX_NAME_CHARS`] characters, no NUL.
 pub(crate) fn name(field: &str, value: &str) -> Result<(), StoreError> {
     if value.trim().is_empty() {
@@ -64,7 +200,7 @@ pub(crate) fn name(field: &str, value: &str) -> Result<(), StoreError> {
 }
 
 /// Free text: at most `max_chars` characters, no NUL.
-fn text(field: &str, value: &str, max_chars: usize) -> Result<(), StoreError> {
+pub(crate) fn text(field: &str, value: &str, max_chars: usize) -> Result<(), StoreError> {
     let chars = value.chars().count();
     if chars > max_chars {
         return Err(StoreError::invalid(
@@ -128,6 +264,28 @@ mod tests {
     fn blank_and_nul_are_refused() {
         assert!(name("queue", " \t").is_err());
         assert!(name("queue", "sales\0").is_err());
+    }
+
+    #[test]
+    fn limits_default_and_are_bounded() {
+        assert_eq!(limit("limit", None).unwrap(), DEFAULT_LIST_LIMIT);
+        assert_eq!(
+            limit("limit", Some(MAX_LIST_LIMIT)).unwrap(),
+            MAX_LIST_LIMIT
+        );
+        for bad in [0, MAX_LIST_LIMIT + 1, u32::MAX] {
+            let err = limit("filter.limit", Some(bad)).unwrap_err();
+            assert!(err.to_string().starts_with("invalid filter.limit"), "{err}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_bounded_and_never_echoed() {
+        assert!(password("12345678").is_ok());
+        let err = password("hunter2").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
+        assert!(password("12345678\0").is_err());
     }
 
     #[test]
