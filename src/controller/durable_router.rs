@@ -242,25 +242,7 @@ impl DurableRouter {
         self.flush().await?;
         // Validate before anything is stored.
         let probe = self.catalog.resolve_contact(setup, ContactId(0), now)?;
-        let tenant = self.catalog.tenant_name(probe.tenant).to_owned();
-        let criteria_json =
-            serde_json::to_string(&setup.criteria).map_err(|e| DurableError::StoredCriteria {
-                contact: ContactId(0),
-                message: e.to_string(),
-            })?;
-        let new = NewContact {
-            tenant,
-            queue: setup.queue.clone(),
-            media: setup.media,
-            priority: setup.priority,
-            arrived_at: now,
-            attributes: setup.attributes.clone(),
-            criteria_json,
-            customer: setup
-                .attributes
-                .get(crate::routing::setup::CUSTOMER_ATTRIBUTE)
-                .cloned(),
-        };
+        let new = self.new_contact(now, setup, probe.tenant)?;
         let id = self.store.insert_contact(&new).await?;
         let mut spec = probe;
         spec.id = id;
@@ -273,6 +255,95 @@ impl DurableRouter {
             return Err(refused(&error, &self.catalog));
         }
         Ok((id, self.settle().await?))
+    }
+
+    /// The stored form of a new contact.
+    fn new_contact(
+        &self,
+        now: Timestamp,
+        setup: &ContactSetup,
+        tenant: crate::model::TenantId,
+    ) -> Result<NewContact, DurableError> {
+        let criteria_json =
+            serde_json::to_string(&setup.criteria).map_err(|e| DurableError::StoredCriteria {
+                contact: ContactId(0),
+                message: e.to_string(),
+            })?;
+        Ok(NewContact {
+            tenant: self.catalog.tenant_name(tenant).to_owned(),
+            queue: setup.queue.clone(),
+            media: setup.media,
+            priority: setup.priority,
+            arrived_at: now,
+            attributes: setup.attributes.clone(),
+            criteria_json,
+            customer: setup
+                .attributes
+                .get(crate::routing::setup::CUSTOMER_ATTRIBUTE)
+                .cloned(),
+        })
+    }
+
+    /// A new call's contact, stored before its flow runs (so that its legs can carry its id),
+    /// but not routed until [`enqueue`](Self::enqueue).
+    pub async fn register(
+        &mut self,
+        now: Timestamp,
+        setup: &ContactSetup,
+    ) -> Result<ContactId, DurableError> {
+        self.flush().await?;
+        let probe = self.catalog.resolve_contact(setup, ContactId(0), now)?;
+        let new = self.new_contact(now, setup, probe.tenant)?;
+        Ok(self.store.insert_contact(&new).await?)
+    }
+
+    /// Routes a contact stored by [`register`](Self::register), with what its flow collected
+    /// (queue, priority, attributes). Its waiting time counts from now.
+    pub async fn enqueue(
+        &mut self,
+        now: Timestamp,
+        contact: ContactId,
+        setup: &ContactSetup,
+    ) -> Result<Vec<Output>, DurableError> {
+        self.flush().await?;
+        let spec = self.catalog.resolve_contact(setup, contact, now)?;
+        self.states.insert(contact, ContactState::Queued);
+        if let Err(error) = self.router.arrive(now, spec) {
+            self.states.remove(&contact);
+            let mut end = Transition::new(contact, ContactState::Overflowed, now);
+            end.detail = Some(format!("refused by the router: {error}"));
+            self.store.record(&[end]).await?;
+            return Err(refused(&error, &self.catalog));
+        }
+        let mut queued = Transition::new(contact, ContactState::Queued, now);
+        queued.queue = Some(setup.queue.clone());
+        queued.detail = Some("queued by its flow".to_owned());
+        self.unwritten.push(queued);
+        self.settle().await
+    }
+
+    /// Ends a registered contact that never reached the router (refused at the door, or its
+    /// caller left during the flow).
+    pub async fn end_registered(
+        &mut self,
+        now: Timestamp,
+        contact: ContactId,
+        state: ContactState,
+        detail: &str,
+    ) -> Result<(), DurableError> {
+        if self.router.contact_status(contact).is_some() {
+            return Ok(());
+        }
+        self.flush().await?;
+        let mut end = Transition::new(contact, state, now);
+        end.detail = Some(detail.to_owned());
+        self.store.record(&[end]).await?;
+        Ok(())
+    }
+
+    /// Whether the router holds the contact (queued, offered or connected).
+    pub fn is_routed(&self, contact: ContactId) -> bool {
+        self.router.contact_status(contact).is_some()
     }
 
     /// An agent accepted an offer.

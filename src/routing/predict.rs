@@ -17,6 +17,36 @@ use super::router::{Phase, Router};
 use super::waiting::Signature;
 
 impl Router {
+    /// A waiting contact's place in its queue and media (1 = next), for announcements;
+    /// `None` when it is not waiting (offered, connected, between queues, unknown).
+    pub fn queue_position(&self, contact: ContactId) -> Option<u32> {
+        self.ahead_of(contact)
+            .map(|ahead| u32::try_from(ahead + 1).unwrap_or(u32::MAX))
+    }
+
+    /// Contacts ahead of a waiting contact in its lane.
+    fn ahead_of(&self, contact: ContactId) -> Option<usize> {
+        let live = self.contacts.get(&contact)?;
+        let Phase::Waiting(_) = live.phase else {
+            return None;
+        };
+        let (priority, arrival) = (live.spec.priority, live.spec.arrival);
+        Some(
+            self.waiting
+                .lane(live.spec.queue, live.spec.media)
+                .map(|(_, b)| {
+                    if b.priority > priority {
+                        b.entries.len()
+                    } else if b.priority == priority {
+                        b.rank_of(arrival, contact)
+                    } else {
+                        0
+                    }
+                })
+                .sum(),
+        )
+    }
+
     /// Expected time from `now` until a waiting contact is offered; `Some(0)` if it is already
     /// offered or connected, `None` if no logged-in agent could serve it.
     pub fn expected_wait(
@@ -44,20 +74,8 @@ impl Router {
             Phase::Offered(_) | Phase::Connected { .. } => return Ok(Some(Duration::ZERO)),
         };
         let _ = bucket;
-        let (priority, arrival) = (live.spec.priority, live.spec.arrival);
-        let ahead: usize = self
-            .waiting
-            .lane(live.spec.queue, live.spec.media)
-            .map(|(_, b)| {
-                if b.priority > priority {
-                    b.entries.len()
-                } else if b.priority == priority {
-                    b.rank_of(arrival, contact)
-                } else {
-                    0
-                }
-            })
-            .sum();
+        let arrival = live.spec.arrival;
+        let ahead = self.ahead_of(contact).unwrap_or(0);
         Ok(self.rate_estimate(
             now,
             queue,

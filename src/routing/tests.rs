@@ -1395,3 +1395,23 @@ fn a_connected_contact_whose_bridge_failed_goes_back_before_later_arrivals() {
     // Not connected any more: a second call is refused, naming the phase.
     assert!(r.back_to_queue(at(6.0), ContactId(1)).is_err());
 }
+
+#[test]
+fn a_waiting_contact_knows_its_place_for_announcements() {
+    let a0 = agent(0, &[(0, 1, 0)]);
+    let mut r = center(vec![queue(0, Strategy::LongestIdleAgent)], vec![a0]);
+    r.set_available(at(0.0), AgentId(0), None, false).unwrap();
+    for (id, t) in [(1, 1.0), (2, 2.0), (3, 3.0)] {
+        arrive(&mut r, at(t), contact(id, 0, at(t)));
+    }
+    let mut urgent = contact(4, 0, at(4.0));
+    urgent.priority = Priority(5);
+    arrive(&mut r, at(4.0), urgent);
+    let places: Vec<Option<u32>> = (1..=4).map(|c| r.queue_position(ContactId(c))).collect();
+    assert_eq!(places, vec![Some(2), Some(3), Some(4), Some(1)]);
+    r.set_available(at(5.0), AgentId(0), None, true).unwrap();
+    outputs(&mut r, at(5.0));
+    // Contact 4 is offered now: it has no place; the others moved up.
+    assert_eq!(r.queue_position(ContactId(4)), None);
+    assert_eq!(r.queue_position(ContactId(1)), Some(1));
+}
