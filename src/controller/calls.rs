@@ -322,6 +322,16 @@ impl Calls {
         &self.admission
     }
 
+    /// The client an agent belongs to.
+    pub fn agent_tenant(&self, agent: AgentId) -> Option<TenantId> {
+        self.tenants.get(&agent).copied()
+    }
+
+    /// Whether a leg belongs to a call the core handles.
+    pub fn knows_leg(&self, leg: &LegId) -> bool {
+        self.legs.contains_key(leg)
+    }
+
     /// Contacts with a call in progress.
     pub fn live_calls(&self) -> usize {
         self.calls.len()
@@ -468,14 +478,22 @@ impl Calls {
         self.settle(now);
     }
 
-    /// A handler came back: what exists on it now. Legs of known calls are kept; known calls
-    /// whose customer leg is gone ended with the handler.
-    pub fn on_resync(&mut self, now: Timestamp, handler: &HandlerId, legs: &[LegSnapshot]) {
+    /// A handler came back: what existed on it at `listed` (when it was asked). Legs of known
+    /// calls are kept; known calls from before `listed` whose customer leg is gone ended with
+    /// the handler (calls that arrived since may be missing from the list and are kept).
+    pub fn on_resync(
+        &mut self,
+        now: Timestamp,
+        handler: &HandlerId,
+        legs: &[LegSnapshot],
+        listed: Timestamp,
+    ) {
         let present: std::collections::HashSet<&LegId> = legs.iter().map(|l| &l.leg).collect();
         let lost: Vec<ContactId> = self
             .calls
             .iter()
-            .filter(|(_, c)| &c.handler == handler && !present.contains(&c.leg))
+            .filter(|(_, c)| &c.handler == handler && c.arrived < listed)
+            .filter(|(_, c)| !present.contains(&c.leg))
             .map(|(id, _)| *id)
             .collect();
         for contact in lost {

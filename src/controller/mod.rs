@@ -4,6 +4,7 @@
 
 pub mod calls;
 mod durable_router;
+pub mod telephony;
 
 pub use durable_router::{AFFINITY_MEMORY, DurableError, DurableRouter, Rebuilt, Refusal};
 
@@ -124,6 +125,10 @@ pub enum AgentAction {
     Ready(Option<MediaType>),
     /// Not available for one media type or all.
     NotReady(Option<MediaType>),
+    /// A break (with calls: after the current contact).
+    Break,
+    /// The agent's portal is alive.
+    Heartbeat,
 }
 
 /// A cheap, cloneable handle to the controller task.
@@ -150,7 +155,21 @@ impl Controller {
     pub fn spawn(router: DurableRouter) -> (Controller, ControllerTask) {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
         let (published, outputs) = watch::channel(0);
-        let handle = tokio::spawn(run(router, inbox, published));
+        let handle = tokio::spawn(run(router, None, inbox, published));
+        (Controller { commands, outputs }, ControllerTask { handle })
+    }
+
+    /// Starts the controller task with the calls side: handlers, flows, agents, admission.
+    pub fn spawn_with_calls(
+        router: DurableRouter,
+        setup: telephony::TelephonySetup,
+    ) -> (Controller, ControllerTask) {
+        let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+        let (published, outputs) = watch::channel(0);
+        let handle = tokio::spawn(async move {
+            let side = telephony::Telephony::start(setup);
+            run(router, Some(side), inbox, published).await
+        });
         (Controller { commands, outputs }, ControllerTask { handle })
     }
 
@@ -205,12 +224,24 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 async fn run(
     mut router: DurableRouter,
+    mut side: Option<(
+        telephony::Telephony,
+        mpsc::Receiver<crate::media::HandlerEvent>,
+        mpsc::Receiver<telephony::Feedback>,
+    )>,
     mut inbox: mpsc::Receiver<Command>,
     published: watch::Sender<u64>,
 ) {
     let mut produced = 0u64;
     loop {
-        let sleep = match router.next_deadline() {
+        let deadline = match (
+            router.next_deadline(),
+            side.as_ref().and_then(|(t, _, _)| t.next_deadline()),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let sleep = match deadline {
             Some(deadline) => {
                 let micros = deadline
                     .as_micros()
@@ -220,17 +251,49 @@ async fn run(
             }
             None => MAX_SLEEP,
         };
-        let command = tokio::select! {
-            command = inbox.recv() => match command {
-                Some(command) => Some(command),
-                None => break,
+        let input = match side.as_mut() {
+            Some((_, events, feedback)) => tokio::select! {
+                command = inbox.recv() => match command {
+                    Some(command) => Input::Command(command),
+                    None => break,
+                },
+                Some(event) = events.recv() => Input::Handler(event),
+                Some(report) = feedback.recv() => Input::Feedback(report),
+                _ = tokio::time::sleep(sleep) => Input::Tick,
             },
-            _ = tokio::time::sleep(sleep) => None,
+            None => tokio::select! {
+                command = inbox.recv() => match command {
+                    Some(command) => Input::Command(command),
+                    None => break,
+                },
+                _ = tokio::time::sleep(sleep) => Input::Tick,
+            },
         };
         let now = Timestamp::now();
-        let outputs = match command {
-            None => router.tick(now).await.map(|o| o.len()),
-            Some(command) => Ok(handle(&mut router, now, command).await),
+        let telephony = side.as_mut().map(|(t, _, _)| t);
+        let outputs = match (input, telephony) {
+            (Input::Tick, telephony) => {
+                let outputs = router.tick(now).await;
+                if let (Ok(outputs), Some(t)) = (&outputs, telephony) {
+                    log_outputs(&router, outputs);
+                    t.router_outputs(&mut router, now, outputs).await;
+                    t.tick(&mut router, now).await;
+                }
+                outputs.map(|o| o.len())
+            }
+            (Input::Command(command), telephony) => {
+                let outputs = handle(&mut router, telephony, now, command).await;
+                Ok(outputs)
+            }
+            (Input::Handler(event), Some(t)) => {
+                t.handler_event(&mut router, event).await;
+                Ok(1)
+            }
+            (Input::Feedback(report), Some(t)) => {
+                t.feedback(&mut router, report).await;
+                Ok(1)
+            }
+            (Input::Handler(_) | Input::Feedback(_), None) => Ok(0),
         };
         match outputs {
             Ok(0) => {}
@@ -246,19 +309,30 @@ async fn run(
     tracing::info!("controller stopped");
 }
 
-async fn handle(router: &mut DurableRouter, now: Timestamp, command: Command) -> usize {
-    match command {
+/// What woke the controller.
+enum Input {
+    Command(Command),
+    Handler(crate::media::HandlerEvent),
+    Feedback(telephony::Feedback),
+    Tick,
+}
+
+async fn handle(
+    router: &mut DurableRouter,
+    telephony: Option<&mut telephony::Telephony>,
+    now: Timestamp,
+    command: Command,
+) -> usize {
+    let outputs = match command {
         Command::Arrive(setup, reply) => {
             let result = router.arrive(now, &setup).await.map_err(CommandError::from);
-            let n = result
+            let outputs = result
                 .as_ref()
-                .map(|(_, outputs)| outputs.len())
-                .unwrap_or(0);
-            if let Ok((_, outputs)) = &result {
-                log_outputs(router, outputs);
-            }
+                .map(|(_, outputs)| outputs.clone())
+                .unwrap_or_default();
+            log_outputs(router, &outputs);
             let _ = reply.send(result);
-            n
+            outputs
         }
         Command::Contact(contact, action, reply) => {
             let result = match action {
@@ -275,6 +349,15 @@ async fn handle(router: &mut DurableRouter, now: Timestamp, command: Command) ->
             finish(router, result, reply)
         }
         Command::Agent(agent, action, reply) => {
+            if let Some(t) = telephony {
+                // With calls, the agent manager decides; the router follows its changes.
+                let result = match router.catalog().agent_id(&agent) {
+                    Some(id) => t.agent(router, id, action).await.map(|()| Vec::new()),
+                    None => Err(CommandError::NotFound(format!("no agent named {agent:?}"))),
+                };
+                let _ = reply.send(result);
+                return 1;
+            }
             let result = match action {
                 AgentAction::LogIn => router.log_in(now, &agent).await,
                 AgentAction::LogOut => router.log_out(now, &agent).await,
@@ -282,6 +365,8 @@ async fn handle(router: &mut DurableRouter, now: Timestamp, command: Command) ->
                 AgentAction::NotReady(media) => {
                     router.set_available(now, &agent, media, false).await
                 }
+                AgentAction::Break => router.set_available(now, &agent, None, false).await,
+                AgentAction::Heartbeat => Ok(Vec::new()),
             }
             .map_err(CommandError::from);
             finish(router, result, reply)
@@ -293,24 +378,28 @@ async fn handle(router: &mut DurableRouter, now: Timestamp, command: Command) ->
                 .map(|e| e.render(router.catalog()))
                 .map_err(|e| CommandError::NotFound(e.render(router.catalog())));
             let _ = reply.send(result);
-            0
+            Vec::new()
         }
         Command::Queues(reply) => {
             let _ = reply.send(queue_views(router, now));
-            0
+            Vec::new()
         }
+    };
+    if let Some(t) = telephony {
+        t.router_outputs(router, now, &outputs).await;
     }
+    outputs.len()
 }
 
 fn finish(
     router: &DurableRouter,
     result: Reply<Vec<Output>>,
     reply: oneshot::Sender<Reply<Vec<Output>>>,
-) -> usize {
-    let n = result.as_ref().map(Vec::len).unwrap_or(0);
-    log_outputs(router, result.as_deref().unwrap_or(&[]));
+) -> Vec<Output> {
+    let outputs = result.as_ref().cloned().unwrap_or_default();
+    log_outputs(router, &outputs);
     let _ = reply.send(result);
-    n
+    outputs
 }
 
 fn log_outputs(router: &DurableRouter, outputs: &[Output]) {

@@ -546,7 +546,7 @@ fn a_call_that_died_with_its_handler_is_ended_with_that_cause_on_resync() {
         answered: true,
         bridged_to: None,
     };
-    calls.on_resync(at(9.0), &fs(), &[survivor]);
+    calls.on_resync(at(9.0), &fs(), &[survivor], at(8.0));
     let out = drain(&mut calls);
     let ended = records(&out);
     assert_eq!(ended.len(), 1);
@@ -585,4 +585,15 @@ fn a_completed_contact_ended_by_the_router_is_not_completed_twice() {
     let second = router_steps(&drain(&mut calls));
     assert_eq!(first, vec![(ContactId(7), RouterStep::Complete)]);
     assert!(second.is_empty(), "{second:?}");
+}
+
+#[test]
+fn a_call_that_arrived_after_the_handler_listed_its_legs_is_not_ended_by_the_list() {
+    let mut calls = center(5, StayOnLine::Never);
+    // The handler was asked at 1 s and answered "nothing"; the call arrived at 2 s.
+    arrive(&mut calls, at(2.0), 7);
+    drain(&mut calls);
+    calls.on_resync(at(3.0), &fs(), &[], at(1.0));
+    assert!(records(&drain(&mut calls)).is_empty());
+    assert_eq!(calls.live_calls(), 1);
 }

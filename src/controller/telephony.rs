@@ -1,0 +1,603 @@
+//! The calls side of the controller task: it feeds the call core ([`Calls`]) with the
+//! handlers' events and the router's outputs, and carries out what the core decides —
+//! commands to handlers (one ordered queue per handler, so that "answer, then tag, then play"
+//! stays in that order), steps of the durable router, records and agent states in the store.
+//!
+//! Everything here runs on the controller task; only the handlers' commands run beside it, on
+//! one worker per handler, which reports failures and resync snapshots back as [`Feedback`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::media::{
+    HandlerEvent, HandlerId, HandlerPool, HangupCause, LegDirection, LegSnapshot, MediaCommand,
+    MediaError, MediaEvent, MediaHandler,
+};
+use crate::model::{AgentId, ContactId, ContactState, MediaType, Timestamp};
+use crate::routing::{ContactSetup, Output};
+use crate::store::{AgentStateChange, NewCdr};
+
+use super::DurableRouter;
+use super::calls::{AgentStep, CallAction, CallRecord, Calls, InboundCall, RouterStep};
+
+/// Commands waiting for one handler before the controller waits (backpressure).
+pub const HANDLER_QUEUE: usize = 4096;
+
+/// The calls side as the binary (or a test) sets it up.
+pub struct TelephonySetup {
+    /// The call core, with flows, agents (and their lines) and admission configured.
+    pub calls: Calls,
+    /// The started handlers and their pool weights.
+    pub handlers: Vec<(Arc<dyn MediaHandler>, f64)>,
+    /// Called number → queue (`"*"`: any other number).
+    pub numbers: BTreeMap<String, String>,
+    /// Queue → the flow its callers hear.
+    pub queue_flows: BTreeMap<String, String>,
+    /// The channel every handler reports on.
+    pub events: mpsc::Receiver<HandlerEvent>,
+}
+
+/// What a handler's worker reports back.
+#[derive(Debug)]
+pub enum Feedback {
+    /// A command failed.
+    Failed {
+        /// The handler.
+        handler: HandlerId,
+        /// The command.
+        command: MediaCommand,
+        /// Why.
+        error: MediaError,
+    },
+    /// What exists on a handler that came back.
+    Legs {
+        /// The handler.
+        handler: HandlerId,
+        /// Its legs.
+        legs: Vec<LegSnapshot>,
+        /// When the handler was asked (calls that arrived later may be missing).
+        listed: Timestamp,
+    },
+}
+
+enum Job {
+    Command(MediaCommand),
+    Resync,
+}
+
+/// The calls side, owned by the controller task.
+pub struct Telephony {
+    calls: Calls,
+    workers: BTreeMap<HandlerId, mpsc::Sender<Job>>,
+    pool: HandlerPool,
+    numbers: BTreeMap<String, String>,
+    queue_flows: BTreeMap<String, String>,
+    /// Agents' state changes not yet stored.
+    agent_changes: Vec<AgentStateChange>,
+}
+
+impl Telephony {
+    /// Starts one worker per handler; returns the side and the two channels the controller
+    /// listens on (handler events, worker feedback).
+    pub fn start(
+        setup: TelephonySetup,
+    ) -> (
+        Telephony,
+        mpsc::Receiver<HandlerEvent>,
+        mpsc::Receiver<Feedback>,
+    ) {
+        let (feedback, feedback_rx) = mpsc::channel(HANDLER_QUEUE);
+        let mut workers = BTreeMap::new();
+        let mut pool = HandlerPool::new();
+        for (handler, weight) in setup.handlers {
+            let id = handler.id();
+            pool.add(id, weight);
+            pool.report(id, handler.load());
+            let (jobs, inbox) = mpsc::channel(HANDLER_QUEUE);
+            tokio::spawn(work(handler, inbox, feedback.clone()));
+            workers.insert(id, jobs);
+        }
+        let telephony = Telephony {
+            calls: setup.calls,
+            workers,
+            pool,
+            numbers: setup.numbers,
+            queue_flows: setup.queue_flows,
+            agent_changes: Vec::new(),
+        };
+        (telephony, setup.events, feedback_rx)
+    }
+
+    /// The call core (agent states, admission counters).
+    pub fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// The handler pool (health and load).
+    pub fn pool(&self) -> &HandlerPool {
+        &self.pool
+    }
+
+    /// The next deadline of the call core.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.calls.poll_timeout()
+    }
+
+    /// Deadlines due at `now`.
+    pub async fn tick(&mut self, router: &mut DurableRouter, now: Timestamp) {
+        self.calls.handle_timeout(now);
+        self.drain(router, now).await;
+    }
+
+    /// Outputs the router produced for something else (the API, its own timers).
+    pub async fn router_outputs(
+        &mut self,
+        router: &mut DurableRouter,
+        now: Timestamp,
+        outputs: &[Output],
+    ) {
+        for output in outputs {
+            self.calls.on_router(now, output);
+        }
+        self.drain(router, now).await;
+    }
+
+    /// An event from a handler.
+    pub async fn handler_event(&mut self, router: &mut DurableRouter, event: HandlerEvent) {
+        let now = Timestamp::now();
+        let HandlerEvent { handler, event, .. } = event;
+        match &event {
+            MediaEvent::HandlerUp => {
+                tracing::info!(%handler, "handler up; asking what exists on it");
+                self.pool
+                    .report(handler, crate::media::HandlerLoad::default());
+                self.send(handler, Job::Resync).await;
+            }
+            MediaEvent::HandlerDown { reason } => {
+                tracing::warn!(%handler, reason, "handler down: no new contacts go to it");
+                self.pool.mark_down(handler);
+            }
+            MediaEvent::LegCreated {
+                leg,
+                contact: None,
+                direction: LegDirection::Inbound,
+                caller,
+                destination,
+            } if !self.calls.knows_leg(leg) => {
+                self.inbound(
+                    router,
+                    now,
+                    handler,
+                    leg.clone(),
+                    caller.clone(),
+                    destination.clone(),
+                )
+                .await;
+            }
+            _ => {}
+        }
+        self.calls.on_media(now, &handler, &event);
+        self.drain(router, now).await;
+    }
+
+    /// What a handler's worker reported.
+    pub async fn feedback(&mut self, router: &mut DurableRouter, feedback: Feedback) {
+        let now = Timestamp::now();
+        match feedback {
+            Feedback::Legs {
+                handler,
+                legs,
+                listed,
+            } => {
+                tracing::info!(%handler, legs = legs.len(), "resynced");
+                self.calls.on_resync(now, &handler, &legs, listed);
+            }
+            Feedback::Failed {
+                handler,
+                command,
+                error,
+            } => {
+                tracing::warn!(%handler, %error, ?command, "command failed");
+                // An agent's phone that could not be rung is a ring that ended.
+                if let MediaCommand::Originate(request) = command {
+                    self.calls.on_media(
+                        now,
+                        &handler,
+                        &MediaEvent::HungUp {
+                            leg: request.leg,
+                            cause: HangupCause(format!("ORIGINATE_FAILED: {error}")),
+                        },
+                    );
+                }
+            }
+        }
+        self.drain(router, now).await;
+    }
+
+    /// The agent logs in (a stay-on-line agent's leg is rung on the least-loaded handler).
+    pub async fn log_in(
+        &mut self,
+        router: &mut DurableRouter,
+        agent: AgentId,
+    ) -> Result<(), super::CommandError> {
+        let now = Timestamp::now();
+        let handler = self.pool.choose().unwrap_or(HandlerId(0));
+        let result = self
+            .calls
+            .log_in(now, agent, &handler)
+            .map_err(|e| super::CommandError::Conflict(e.to_string()));
+        self.drain(router, now).await;
+        result
+    }
+
+    /// Another agent action (log out, ready, break, heartbeat).
+    pub async fn agent(
+        &mut self,
+        router: &mut DurableRouter,
+        agent: AgentId,
+        action: super::AgentAction,
+    ) -> Result<(), super::CommandError> {
+        let now = Timestamp::now();
+        let result = match action {
+            super::AgentAction::LogIn => return self.log_in(router, agent).await,
+            super::AgentAction::LogOut => self.calls.log_out(now, agent),
+            super::AgentAction::Ready(_) => self.calls.ready(now, agent),
+            super::AgentAction::NotReady(_) => self.calls.start_break(now, agent, "not ready"),
+            super::AgentAction::Break => self.calls.start_break(now, agent, "break"),
+            super::AgentAction::Heartbeat => self.calls.heartbeat(now, agent),
+        }
+        .map_err(|e| super::CommandError::Conflict(e.to_string()));
+        self.drain(router, now).await;
+        result
+    }
+
+    /// A new call: its number leads to a queue and a flow; its contact is stored before
+    /// anything else happens to it, then the core admits it or refuses it.
+    async fn inbound(
+        &mut self,
+        router: &mut DurableRouter,
+        now: Timestamp,
+        handler: HandlerId,
+        leg: crate::media::LegId,
+        caller: Option<String>,
+        destination: Option<String>,
+    ) {
+        let number = destination.clone().unwrap_or_default();
+        let Some(queue) = self
+            .numbers
+            .get(&number)
+            .or_else(|| self.numbers.get("*"))
+            .cloned()
+        else {
+            tracing::warn!(%handler, %leg, number, "no queue for this number: refused");
+            self.send(
+                handler,
+                Job::Command(MediaCommand::Hangup {
+                    leg,
+                    cause: HangupCause("UNALLOCATED_NUMBER".to_owned()),
+                }),
+            )
+            .await;
+            return;
+        };
+        let flow = self
+            .queue_flows
+            .get(&queue)
+            .cloned()
+            .unwrap_or_else(|| queue.clone());
+        let mut attributes = BTreeMap::new();
+        if let Some(caller) = &caller {
+            attributes.insert("caller".to_owned(), caller.clone());
+        }
+        let setup = ContactSetup {
+            queue: queue.clone(),
+            media: MediaType::Voice,
+            priority: Default::default(),
+            attributes,
+            criteria: Vec::new(),
+        };
+        let tenant = match router.catalog().resolve_contact(&setup, ContactId(0), now) {
+            Ok(spec) => spec.tenant,
+            Err(error) => {
+                tracing::error!(%handler, %leg, queue, %error, "the number's queue is unusable");
+                return;
+            }
+        };
+        let contact = match router.register(now, &setup).await {
+            Ok(contact) => contact,
+            Err(error) => {
+                // Without a stored contact the call cannot be carried safely: busy.
+                tracing::error!(%handler, %leg, %error, "could not store the new call");
+                self.send(
+                    handler,
+                    Job::Command(MediaCommand::Hangup {
+                        leg,
+                        cause: HangupCause::no_circuit(),
+                    }),
+                )
+                .await;
+                return;
+            }
+        };
+        let call = InboundCall {
+            handler,
+            leg,
+            contact,
+            tenant,
+            queue,
+            flow,
+            caller,
+            destination,
+        };
+        match self.calls.inbound(now, call) {
+            Ok(decision) if decision.admitted() => {}
+            Ok(decision) => {
+                let detail = format!("refused at the door: {decision}");
+                if let Err(error) = router
+                    .end_registered(now, contact, ContactState::Overflowed, &detail)
+                    .await
+                {
+                    tracing::error!(contact = contact.0, %error, "could not end a refused contact");
+                }
+            }
+            Err(error) => tracing::error!(contact = contact.0, %error, "call not started"),
+        }
+    }
+
+    async fn send(&mut self, handler: HandlerId, job: Job) {
+        let Some(worker) = self.workers.get(&handler) else {
+            tracing::warn!(%handler, "no such handler");
+            return;
+        };
+        if worker.send(job).await.is_err() {
+            tracing::error!(%handler, "the handler's worker stopped");
+        }
+    }
+
+    /// Carries out everything the core decided, until it has nothing left.
+    async fn drain(&mut self, router: &mut DurableRouter, now: Timestamp) {
+        while let Some(action) = self.calls.poll_action() {
+            match action {
+                CallAction::Media { handler, command } => {
+                    self.send(handler, Job::Command(command)).await
+                }
+                CallAction::Enqueue {
+                    contact,
+                    queue,
+                    priority,
+                    attributes,
+                } => {
+                    let setup = ContactSetup {
+                        queue,
+                        media: MediaType::Voice,
+                        priority,
+                        attributes,
+                        criteria: Vec::new(),
+                    };
+                    match router.enqueue(now, contact, &setup).await {
+                        Ok(outputs) => self.feed(now, &outputs),
+                        Err(error) => {
+                            tracing::error!(contact = contact.0, %error, "could not queue")
+                        }
+                    }
+                }
+                CallAction::Router { contact, step } => {
+                    self.router_step(router, now, contact, step).await
+                }
+                CallAction::Agent { agent, step } => {
+                    let name = router.catalog().agent_name(agent).to_owned();
+                    let result = match step {
+                        AgentStep::LogIn => router.log_in(now, &name).await,
+                        AgentStep::LogOut => router.log_out(now, &name).await,
+                        AgentStep::Available(yes) => {
+                            router.set_available(now, &name, None, yes).await
+                        }
+                    };
+                    match result {
+                        Ok(outputs) => self.feed(now, &outputs),
+                        Err(error) => tracing::warn!(agent = name, %error, ?step, "agent step"),
+                    }
+                }
+                CallAction::QueueStatusWanted { contact } => {
+                    let position = router.router().queue_position(contact);
+                    let wait = router.router().expected_wait(now, contact).ok().flatten();
+                    if let Some(position) = position {
+                        self.calls.on_queue_status(now, contact, position, wait);
+                    }
+                }
+                CallAction::Voicemail {
+                    contact,
+                    queue,
+                    path,
+                    mut attributes,
+                } => {
+                    attributes.insert("voicemail".to_owned(), path);
+                    attributes.insert("caller_contact".to_owned(), contact.0.to_string());
+                    let setup = ContactSetup {
+                        queue,
+                        media: MediaType::Voicemail,
+                        priority: Default::default(),
+                        attributes,
+                        criteria: Vec::new(),
+                    };
+                    match router.arrive(now, &setup).await {
+                        Ok((id, outputs)) => {
+                            tracing::info!(
+                                caller = contact.0,
+                                voicemail = id.0,
+                                "voicemail queued"
+                            );
+                            self.feed(now, &outputs);
+                        }
+                        Err(error) => {
+                            tracing::error!(contact = contact.0, %error, "voicemail not queued")
+                        }
+                    }
+                }
+                CallAction::AgentState(change) => {
+                    let name = router.catalog().agent_name(change.agent).to_owned();
+                    let tenant = self
+                        .calls
+                        .agent_tenant(change.agent)
+                        .map(|t| router.catalog().tenant_name(t).to_owned())
+                        .unwrap_or_default();
+                    tracing::info!(
+                        agent = name,
+                        from = change.from.code(),
+                        to = change.to.code(),
+                        reason = change.reason.as_deref().unwrap_or(""),
+                        "agent state"
+                    );
+                    self.agent_changes.push(AgentStateChange {
+                        tenant,
+                        agent: name,
+                        state: change.to,
+                        reason: change.reason,
+                        at: change.at,
+                    });
+                }
+                CallAction::Admission(decision) => {
+                    tracing::info!(decision = %decision, "admission");
+                }
+                CallAction::Record(record) => self.write_record(router, record).await,
+            }
+        }
+        if !self.agent_changes.is_empty() {
+            match router
+                .store()
+                .record_agent_states(&self.agent_changes)
+                .await
+            {
+                Ok(()) => self.agent_changes.clear(),
+                Err(error) => {
+                    tracing::error!(%error, "agent states not stored yet; retrying later")
+                }
+            }
+        }
+    }
+
+    fn feed(&mut self, now: Timestamp, outputs: &[Output]) {
+        for output in outputs {
+            self.calls.on_router(now, output);
+        }
+    }
+
+    async fn router_step(
+        &mut self,
+        router: &mut DurableRouter,
+        now: Timestamp,
+        contact: ContactId,
+        step: RouterStep,
+    ) {
+        if !router.is_routed(contact) {
+            // The caller left (or was refused) before its flow queued it.
+            if step == RouterStep::Abandon {
+                let detail = "the caller left during the flow";
+                if let Err(error) = router
+                    .end_registered(now, contact, ContactState::Abandoned, detail)
+                    .await
+                {
+                    tracing::error!(contact = contact.0, %error, "could not end the contact");
+                }
+            }
+            return;
+        }
+        let name = |agent: AgentId| router.catalog().agent_name(agent).to_owned();
+        let result = match &step {
+            RouterStep::Accept(agent) => {
+                let agent = name(*agent);
+                router.accept(now, contact, &agent).await
+            }
+            RouterStep::Reject(agent) => {
+                let agent = name(*agent);
+                router.reject(now, contact, &agent).await
+            }
+            RouterStep::Abandon => router.abandon(now, contact).await,
+            RouterStep::Complete => router.complete(now, contact).await,
+            RouterStep::BackToQueue => router.back_to_queue(now, contact).await,
+        };
+        match result {
+            Ok(outputs) => self.feed(now, &outputs),
+            Err(error) => tracing::warn!(contact = contact.0, %error, ?step, "router step"),
+        }
+    }
+
+    async fn write_record(&mut self, router: &mut DurableRouter, r: CallRecord) {
+        let tenant = router.catalog().tenant_name(r.tenant).to_owned();
+        let agent = r.agent.map(|a| router.catalog().agent_name(a).to_owned());
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let cdr = NewCdr {
+            tenant,
+            contact: r.contact,
+            media: MediaType::Voice,
+            queue: r.queue,
+            caller: r.caller.unwrap_or_default(),
+            called: r.destination.unwrap_or_default(),
+            agent,
+            handler: Some(r.handler),
+            arrived_at: r.arrived,
+            answered_at: r.answered,
+            ended_at: r.ended,
+            wait_ms: ms(r.wait),
+            talk_ms: ms(r.talk),
+            wrap_up_ms: ms(r.wrap_up),
+            recording: r.recording,
+            disposition: r.disposition,
+            cause: Some(r.cause),
+        };
+        let disposition = cdr.disposition;
+        match router.store().insert_cdr(&cdr).await {
+            Ok(_) => tracing::info!(
+                contact = cdr.contact.0,
+                disposition = disposition.code(),
+                "call record written"
+            ),
+            Err(error) => {
+                tracing::error!(contact = cdr.contact.0, %error, "call record not written")
+            }
+        }
+    }
+}
+
+/// One handler's worker: its commands in order, each awaited before the next.
+async fn work(
+    handler: Arc<dyn MediaHandler>,
+    mut inbox: mpsc::Receiver<Job>,
+    feedback: mpsc::Sender<Feedback>,
+) {
+    let id = handler.id();
+    while let Some(job) = inbox.recv().await {
+        let report = match job {
+            Job::Command(command) => match handler.execute(command.clone()).await {
+                Ok(_) => None,
+                Err(error) => Some(Feedback::Failed {
+                    handler: id,
+                    command,
+                    error,
+                }),
+            },
+            Job::Resync => {
+                let listed = Timestamp::now();
+                match handler.legs().await {
+                    Ok(legs) => Some(Feedback::Legs {
+                        handler: id,
+                        legs,
+                        listed,
+                    }),
+                    Err(error) => {
+                        tracing::warn!(handler = %id, %error, "could not list legs for resync");
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(report) = report {
+            if feedback.send(report).await.is_err() {
+                break;
+            }
+        }
+    }
+}
