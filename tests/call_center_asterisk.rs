@@ -157,6 +157,7 @@ async fn records(store: &Store, n: usize, limit: Duration) -> Vec<switchboard::s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_reaches_the_agent_and_the_call_is_written_down_after_wrap_up() {
     let c = center(0.05).await;
+    let mut portal = c.controller.notices().expect("the calls side runs");
     for action in [AgentAction::LogIn, AgentAction::Ready(None)] {
         c.controller.agent("ann", action).await.expect("agent step");
     }
@@ -204,6 +205,19 @@ async fn a_caller_reaches_the_agent_and_the_call_is_written_down_after_wrap_up()
     for state in ["offered", "busy", "acw"] {
         assert!(states.contains(&state), "{state} missing from {states:?}");
     }
+    // Ann's portal popped the caller, then followed the call.
+    let mut seen = Vec::new();
+    while let Ok(notice) = portal.try_recv() {
+        assert_eq!(notice.agent, "ann");
+        seen.push((notice.event, notice.caller.clone()));
+    }
+    assert_eq!(
+        seen.first(),
+        Some(&("offered", Some("+4930123".to_owned()))),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|(e, _)| *e == "connected"), "{seen:?}");
+    assert!(seen.iter().any(|(e, _)| *e == "ended"), "{seen:?}");
     // Nothing is left on the switch.
     assert!(c.emu.channels().is_empty(), "{:?}", c.emu.channels());
 }

@@ -200,6 +200,50 @@ pub enum CallAction {
     Admission(AdmissionDecision),
     /// A contact's call is over: write its record.
     Record(CallRecord),
+    /// Something the agent's portal shows (screen pop).
+    Notice(Notice),
+}
+
+/// What an agent's portal is told about its calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The agent.
+    pub agent: AgentId,
+    /// The contact.
+    pub contact: ContactId,
+    /// What happened.
+    pub kind: NoticeKind,
+    /// The contact's queue.
+    pub queue: String,
+    /// The calling number.
+    pub caller: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// What happened, for a [`Notice`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// The contact is offered to the agent (the phone rings or the line is about to connect).
+    Offered,
+    /// The agent is connected to the contact.
+    Connected,
+    /// The offer ended without the agent taking it.
+    Withdrawn,
+    /// The call with the agent ended.
+    Ended,
+}
+
+impl NoticeKind {
+    /// Stable name for the portal.
+    pub fn code(self) -> &'static str {
+        match self {
+            NoticeKind::Offered => "offered",
+            NoticeKind::Connected => "connected",
+            NoticeKind::Withdrawn => "withdrawn",
+            NoticeKind::Ended => "ended",
+        }
+    }
 }
 
 /// An input the core refused.
@@ -735,6 +779,7 @@ impl Calls {
     /// The agent is done with the contact: its leg hangs up (or parks, if it stays on line),
     /// and after-call work starts.
     fn finish_with_agent(&mut self, now: Timestamp, contact: ContactId, agent: AgentId) {
+        self.notify(now, agent, contact, NoticeKind::Ended);
         let Some(call) = self.calls.get_mut(&contact) else {
             let _ = self.agents.contact_ended(now, agent, contact);
             return;
@@ -787,6 +832,7 @@ impl Calls {
             }
             Output::OfferExtended { contact, agent, .. } => self.offer(now, *contact, *agent),
             Output::OfferWithdrawn { contact, agent, .. } => {
+                self.notify(now, *agent, *contact, NoticeKind::Withdrawn);
                 self.cancel_ring(*contact, *agent);
                 let _ = self.agents.offer_ended(now, *agent, *contact, None);
             }
@@ -796,6 +842,7 @@ impl Calls {
                 reason,
                 ..
             } => {
+                self.notify(now, *agent, *contact, NoticeKind::Withdrawn);
                 self.cancel_ring(*contact, *agent);
                 let why = format!("missed offer: {reason:?}");
                 let _ = self.agents.offer_ended(now, *agent, *contact, Some(&why));
@@ -838,6 +885,7 @@ impl Calls {
 
     fn offer(&mut self, now: Timestamp, contact: ContactId, agent: AgentId) {
         let _ = self.agents.offered(now, agent, contact);
+        self.notify(now, agent, contact, NoticeKind::Offered);
         let Some(call) = self.calls.get(&contact) else {
             // Not a call (chat, email, voicemail): the portal shows the offer.
             return;
@@ -925,6 +973,7 @@ impl Calls {
         call.answered = Some(now);
         let (handler, customer) = (call.handler, call.leg.clone());
         let _ = self.agents.connected(now, agent, contact);
+        self.notify(now, agent, contact, NoticeKind::Connected);
         self.actions.push_back(CallAction::Router {
             contact,
             step: RouterStep::Accept(agent),
@@ -1086,6 +1135,22 @@ impl Calls {
     }
 
     // ----- plumbing ----------------------------------------------------------------------------
+
+    fn notify(&mut self, now: Timestamp, agent: AgentId, contact: ContactId, kind: NoticeKind) {
+        let (queue, caller) = self
+            .calls
+            .get(&contact)
+            .map(|c| (c.queue.clone(), c.caller.clone()))
+            .unwrap_or_default();
+        self.actions.push_back(CallAction::Notice(Notice {
+            agent,
+            contact,
+            kind,
+            queue,
+            caller,
+            at: now,
+        }));
+    }
 
     fn media(&mut self, handler: &HandlerId, command: MediaCommand) {
         self.actions.push_back(CallAction::Media {

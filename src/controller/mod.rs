@@ -136,6 +136,7 @@ pub enum AgentAction {
 pub struct Controller {
     commands: mpsc::Sender<Command>,
     outputs: watch::Receiver<u64>,
+    notices: Option<tokio::sync::broadcast::Sender<telephony::AgentNotice>>,
 }
 
 /// The running task; dropping every [`Controller`] handle stops it.
@@ -156,7 +157,14 @@ impl Controller {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
         let (published, outputs) = watch::channel(0);
         let handle = tokio::spawn(run(router, None, inbox, published));
-        (Controller { commands, outputs }, ControllerTask { handle })
+        (
+            Controller {
+                commands,
+                outputs,
+                notices: None,
+            },
+            ControllerTask { handle },
+        )
     }
 
     /// Starts the controller task with the calls side: handlers, flows, agents, admission.
@@ -166,11 +174,17 @@ impl Controller {
     ) -> (Controller, ControllerTask) {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
         let (published, outputs) = watch::channel(0);
-        let handle = tokio::spawn(async move {
-            let side = telephony::Telephony::start(setup);
-            run(router, Some(side), inbox, published).await
-        });
-        (Controller { commands, outputs }, ControllerTask { handle })
+        let side = telephony::Telephony::start(setup);
+        let notices = Some(side.0.notices());
+        let handle = tokio::spawn(run(router, Some(side), inbox, published));
+        (
+            Controller {
+                commands,
+                outputs,
+                notices,
+            },
+            ControllerTask { handle },
+        )
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
@@ -211,6 +225,11 @@ impl Controller {
     /// Per-queue figures.
     pub async fn queues(&self) -> Result<Vec<QueueView>, Stopped> {
         self.ask(Command::Queues).await
+    }
+
+    /// Agents' portal notices (screen pops) from now on; `None` without the calls side.
+    pub fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<telephony::AgentNotice>> {
+        self.notices.as_ref().map(|n| n.subscribe())
     }
 
     /// A receiver that changes whenever the controller produced outputs (for live views).

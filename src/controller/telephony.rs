@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::media::{
     HandlerEvent, HandlerId, HandlerPool, HangupCause, LegDirection, LegSnapshot, MediaCommand,
@@ -25,6 +25,26 @@ use super::calls::{AgentStep, CallAction, CallRecord, Calls, InboundCall, Router
 
 /// Commands waiting for one handler before the controller waits (backpressure).
 pub const HANDLER_QUEUE: usize = 4096;
+
+/// Notices kept for slow portal readers; a reader that falls further behind is told it lagged.
+pub const NOTICE_BACKLOG: usize = 1024;
+
+/// A notice for an agent's portal (screen pop), with names resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentNotice {
+    /// The agent's name.
+    pub agent: String,
+    /// `offered`, `connected`, `withdrawn`, `ended`.
+    pub event: &'static str,
+    /// The contact.
+    pub contact: u64,
+    /// Its queue.
+    pub queue: String,
+    /// The calling number.
+    pub caller: Option<String>,
+    /// When, in microseconds since the Unix epoch.
+    pub at_us: i64,
+}
 
 /// The calls side as the binary (or a test) sets it up.
 pub struct TelephonySetup {
@@ -77,6 +97,7 @@ pub struct Telephony {
     queue_flows: BTreeMap<String, String>,
     /// Agents' state changes not yet stored.
     agent_changes: Vec<AgentStateChange>,
+    notices: broadcast::Sender<AgentNotice>,
 }
 
 impl Telephony {
@@ -107,8 +128,14 @@ impl Telephony {
             numbers: setup.numbers,
             queue_flows: setup.queue_flows,
             agent_changes: Vec::new(),
+            notices: broadcast::channel(NOTICE_BACKLOG).0,
         };
         (telephony, setup.events, feedback_rx)
+    }
+
+    /// Portal notices from now on.
+    pub fn notices(&self) -> broadcast::Sender<AgentNotice> {
+        self.notices.clone()
     }
 
     /// The call core (agent states, admission counters).
@@ -463,6 +490,17 @@ impl Telephony {
                     tracing::info!(decision = %decision, "admission");
                 }
                 CallAction::Record(record) => self.write_record(router, record).await,
+                CallAction::Notice(notice) => {
+                    // Nobody listening is fine: the portal is optional.
+                    let _ = self.notices.send(AgentNotice {
+                        agent: router.catalog().agent_name(notice.agent).to_owned(),
+                        event: notice.kind.code(),
+                        contact: notice.contact.0,
+                        queue: notice.queue,
+                        caller: notice.caller,
+                        at_us: notice.at.as_micros(),
+                    });
+                }
             }
         }
         if !self.agent_changes.is_empty() {

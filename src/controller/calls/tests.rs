@@ -239,6 +239,12 @@ fn an_offer_rings_the_agents_phone_on_the_callers_handler_and_the_answer_bridges
         CallAction::Media { handler, .. } => *handler == fs(),
         _ => true,
     }));
+    // Ann's portal pops the caller.
+    assert!(out.iter().any(|a| matches!(
+        a,
+        CallAction::Notice(Notice { agent: ANN, contact: ContactId(7), kind: NoticeKind::Offered, caller: Some(c), queue, .. })
+            if c == "+49307" && queue == "sales"
+    )));
 
     calls.on_media(
         at(6.0),
