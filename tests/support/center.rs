@@ -1,0 +1,160 @@
+//! Shared by the call-center tests: a controller with the calls side in front of the Asterisk
+//! emulator, on SQLite in memory.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard::admission::{Admission, AdmissionSettings, ClientTrunks};
+use switchboard::agents::{AgentManager, AgentTimers, StayOnLine};
+use switchboard::config::Config;
+use switchboard::controller::calls::{AgentLine, CallSettings, Calls};
+use switchboard::controller::telephony::TelephonySetup;
+use switchboard::controller::{Controller, DurableRouter};
+use switchboard::emulator::asterisk::{Emulator, EmulatorOptions};
+use switchboard::flow::{Flow, FlowEngine};
+use switchboard::media::asterisk::{AsteriskConfig, AsteriskHandler, BackoffPolicy, Credentials};
+use switchboard::media::{HandlerId, MediaHandler, OriginateTarget};
+use switchboard::model::Timestamp;
+use switchboard::store::{Cdr, CdrFilter, Store};
+use tokio::sync::mpsc;
+
+/// The ARI user's password.
+pub const PASSWORD: &str = "secret";
+
+/// The flow every caller of `sales` hears: hold music until an agent answers.
+pub const FLOW: &str = r#"
+name = "sales"
+[[steps]]
+queue = { name = "sales", music = "default", bridge_timeout_s = 10 }
+"#;
+
+/// A running center.
+pub struct Center {
+    /// The emulated Asterisk.
+    pub emu: Emulator,
+    /// The store.
+    pub store: Store,
+    /// The controller.
+    pub controller: Controller,
+}
+
+/// A center for `config` (queues and agents of tenant `acme`) whose agents' phones are the
+/// emulator's PJSIP endpoints named in `phones` (agent name → endpoint).
+pub async fn center(options: EmulatorOptions, config: &str, phones: &[(&str, &str)]) -> Center {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()))
+        .with_test_writer()
+        .try_init();
+    let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
+        .await
+        .expect("emulator starts");
+    let config = Config::load_from_str(config, "test.toml", Vec::<(String, String)>::new())
+        .expect("the test center is valid");
+    let resolved = config.resolve().expect("resolves");
+    let store = Store::open("sqlite::memory:").await.expect("store opens");
+    let (router, _) = DurableRouter::open(resolved, store.clone(), Timestamp::now())
+        .await
+        .expect("router opens");
+    let catalog = router.catalog().clone();
+    let acme = catalog.tenant_id("acme").expect("acme exists");
+
+    let mut flows = FlowEngine::new();
+    flows.add_flow(Flow::from_toml(FLOW, "sales.toml").expect("flow parses"));
+    let timers = AgentTimers {
+        wrap_up: Duration::from_millis(300),
+        ..AgentTimers::default()
+    };
+    let mut admission = Admission::new(AdmissionSettings::default());
+    admission.set_client(
+        acme,
+        ClientTrunks {
+            ratio: 2.0,
+            after_hours: 1000,
+        },
+    );
+    let mut calls = Calls::new(
+        CallSettings {
+            recordings: Some("/var/spool/switchboard".to_owned()),
+            ring_timeout: Duration::from_secs(10),
+            ..CallSettings::default()
+        },
+        flows,
+        AgentManager::new(timers),
+        admission,
+    );
+    for (name, endpoint) in phones {
+        let agent = catalog.agent_id(name).expect("agent exists");
+        calls.add_agent(
+            agent,
+            acme,
+            AgentLine {
+                target: OriginateTarget::SipUser {
+                    user: (*endpoint).to_owned(),
+                    domain: None,
+                },
+                stay_on_line: StayOnLine::Never,
+            },
+        );
+    }
+
+    let (events_tx, events) = mpsc::channel(4096);
+    let mut ari = AsteriskConfig::new(
+        HandlerId(1),
+        &emu.base_url(),
+        "cc",
+        Credentials::Basic {
+            user: "cc".into(),
+            password: PASSWORD.into(),
+        },
+    );
+    ari.backoff = BackoffPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+    };
+    let handler = AsteriskHandler::start(ari, events_tx).expect("handler starts");
+    let handler: Arc<dyn MediaHandler> = Arc::new(handler);
+    let setup = TelephonySetup {
+        calls,
+        handlers: vec![(handler, 1.0)],
+        numbers: BTreeMap::from([("*".to_owned(), "sales".to_owned())]),
+        queue_flows: BTreeMap::from([("sales".to_owned(), "sales".to_owned())]),
+        events,
+    };
+    let (controller, _task) = Controller::spawn_with_calls(router, setup);
+    // Asterisk sends a call into Stasis only while the application's socket is connected.
+    let start = std::time::Instant::now();
+    while emu.sockets() == 0 && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Center {
+        emu,
+        store,
+        controller,
+    }
+}
+
+/// Every record of `acme`, once there are at least `n` (or `limit` has passed).
+pub async fn records(store: &Store, n: usize, limit: Duration) -> Vec<Cdr> {
+    let start = std::time::Instant::now();
+    loop {
+        let mut all = Vec::new();
+        let mut filter = CdrFilter {
+            limit: Some(1000),
+            ..CdrFilter::default()
+        };
+        loop {
+            let page = store.cdrs("acme", &filter).await.expect("lists");
+            all.extend(page.cdrs);
+            match page.next {
+                Some(next) => filter.after = Some(next),
+                None => break,
+            }
+        }
+        if all.len() >= n || start.elapsed() > limit {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
