@@ -122,3 +122,38 @@ async fn a_caller_who_gives_up_while_waiting_is_written_down_as_abandoned() {
     assert_eq!(r.agent, None);
     assert!(r.wait_ms >= 1500, "waited about 2 s: {r:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_goes_on_when_the_switch_connection_drops_and_is_readopted() {
+    let c = start().await;
+    for action in [AgentAction::LogIn, AgentAction::Ready(None)] {
+        c.controller.agent("ann", action).await.expect("agent step");
+    }
+    c.emu
+        .place_call(&InboundCall {
+            endpoint: "customer".into(),
+            extension: "8001".into(),
+            caller_name: "Customer".into(),
+            caller_number: "+4930555".into(),
+            dtmf: Vec::new(),
+            hangup_after: Some(Duration::from_secs(120)),
+        })
+        .expect("the call is placed");
+    // Wait for the bridge (Ann answers after 2 emulated seconds), then cut the socket.
+    let start = std::time::Instant::now();
+    while c.emu.bridges().is_empty() && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!c.emu.bridges().is_empty(), "the call was bridged");
+    c.emu.drop_sockets();
+    // The handler reconnects and resyncs; the caller hangs up later, on the new socket.
+    let found = records(&c.store, 1, Duration::from_secs(20)).await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let r = &found[0].record;
+    assert_eq!(r.disposition, Disposition::Answered, "{r:#?}");
+    assert_eq!(r.agent.as_deref(), Some("ann"));
+    assert!(r.talk_ms > 4000, "the call went on to its end: {r:#?}");
+    // The recording asked for as the socket dropped was sent once the handler was back.
+    assert!(r.recording.is_some(), "{r:#?}");
+    assert!(c.emu.sockets() >= 1, "reconnected");
+}

@@ -609,8 +609,14 @@ async fn work(
     let id = handler.id();
     while let Some(job) = inbox.recv().await {
         let report = match job {
-            Job::Command(command) => match handler.execute(command.clone()).await {
-                Ok(_) => None,
+            Job::Command(command) => match execute(handler.as_ref(), &command).await {
+                Ok(()) => None,
+                // Hanging up a leg that is already gone is what was wanted.
+                Err(MediaError::NoSuchLeg { .. })
+                    if matches!(command, MediaCommand::Hangup { .. }) =>
+                {
+                    None
+                }
                 Err(error) => Some(Feedback::Failed {
                     handler: id,
                     command,
@@ -636,6 +642,27 @@ async fn work(
             if feedback.send(report).await.is_err() {
                 break;
             }
+        }
+    }
+}
+
+/// How long a command waits for its handler to reconnect before it counts as failed.
+const RECONNECT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Carries out one command; a handler that is reconnecting (the command was not sent) gets it
+/// again until [`RECONNECT_PATIENCE`] has passed, so a short outage does not lose a recording
+/// or a bridge.
+async fn execute(handler: &dyn MediaHandler, command: &MediaCommand) -> Result<(), MediaError> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match handler.execute(command.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(MediaError::NotConnected { .. }) if started.elapsed() < RECONNECT_PATIENCE => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(error) => return Err(error),
         }
     }
 }
