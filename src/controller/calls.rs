@@ -24,6 +24,29 @@ use crate::media::{
 use crate::model::{AgentId, ContactId, Disposition, Priority, TenantId, Timestamp};
 use crate::routing::{Output, OverflowTarget};
 
+/// Legs the core creates (agents' phones and lines) have ids that start with this, so that
+/// after a restart a leg tagged with a contact can be told apart from the caller's own leg.
+pub const AGENT_LEG_PREFIX: &str = "sb-";
+
+/// What the router knew of a contact whose call is found alive after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adoption {
+    /// Waiting (or ringing) in its queue: it waits again, with its flow's hold music.
+    Waiting {
+        /// The flow of its queue.
+        flow: String,
+    },
+    /// Connected to an agent: the call goes on; its agent leg, if still there, stays bridged.
+    Connected {
+        /// The agent.
+        agent: AgentId,
+        /// The agent's leg, if it survived.
+        agent_leg: Option<LegId>,
+        /// The flow of its queue (to wait again if the agent's leg is gone).
+        flow: String,
+    },
+}
+
 /// How calls are handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallSettings {
@@ -371,6 +394,11 @@ impl Calls {
         self.tenants.get(&agent).copied()
     }
 
+    /// Whether the contact has a call the core handles.
+    pub fn knows_contact(&self, contact: ContactId) -> bool {
+        self.calls.contains_key(&contact)
+    }
+
     /// Whether a leg belongs to a call the core handles.
     pub fn knows_leg(&self, leg: &LegId) -> bool {
         self.legs.contains_key(leg)
@@ -549,6 +577,78 @@ impl Calls {
             );
         }
         self.settle(now);
+    }
+
+    /// Takes back a call found alive on `handler` after a restart: the caller's leg `leg`
+    /// carries `contact`, which the router still holds as `adoption` says. The call counts
+    /// against its client's trunks again whatever admission would say now (it exists).
+    #[allow(clippy::too_many_arguments)]
+    pub fn adopt(
+        &mut self,
+        now: Timestamp,
+        handler: HandlerId,
+        leg: LegId,
+        contact: ContactId,
+        tenant: TenantId,
+        queue: String,
+        adoption: Adoption,
+    ) -> Result<(), CallError> {
+        if self.calls.contains_key(&contact) {
+            return Err(CallError::DuplicateContact(contact));
+        }
+        let _ = self.admission.admit(now, tenant);
+        let mut call = Call {
+            handler,
+            leg: leg.clone(),
+            tenant,
+            queue,
+            caller: None,
+            destination: None,
+            arrived: now,
+            ringing: Vec::new(),
+            agent: None,
+            served_by: None,
+            answered: None,
+            bridged: false,
+            recording: None,
+            ended: None,
+        };
+        self.legs
+            .insert(leg.clone(), (handler, LegRole::Customer(contact)));
+        match adoption {
+            Adoption::Waiting { flow } => {
+                self.flows.resume_queued(now, contact, leg, &flow)?;
+                self.calls.insert(contact, call);
+            }
+            Adoption::Connected {
+                agent,
+                agent_leg: Some(agent_leg),
+                ..
+            } => {
+                call.agent = Some((agent, agent_leg.clone()));
+                call.served_by = Some(agent);
+                call.answered = Some(now);
+                call.bridged = true;
+                self.legs
+                    .insert(agent_leg, (handler, LegRole::Serving { contact, agent }));
+                self.calls.insert(contact, call);
+            }
+            Adoption::Connected {
+                agent_leg: None,
+                flow,
+                ..
+            } => {
+                // The agent's side is gone: the caller waits again at its place.
+                self.flows.resume_queued(now, contact, leg, &flow)?;
+                self.calls.insert(contact, call);
+                self.actions.push_back(CallAction::Router {
+                    contact,
+                    step: RouterStep::BackToQueue,
+                });
+            }
+        }
+        self.settle(now);
+        Ok(())
     }
 
     fn handler_lost(&mut self, now: Timestamp, handler: &HandlerId, reason: &str) {
@@ -919,7 +1019,10 @@ impl Calls {
             });
             return;
         };
-        let leg = LegId::new(format!("sb-{}-{}-{}", contact.0, agent.0, self.next_leg));
+        let leg = LegId::new(format!(
+            "{AGENT_LEG_PREFIX}{}-{}-{}",
+            contact.0, agent.0, self.next_leg
+        ));
         self.next_leg += 1;
         let stays = line.stay_on_line == StayOnLine::Always;
         let mut variables = BTreeMap::new();
@@ -1053,7 +1156,10 @@ impl Calls {
             .cloned()
             .ok_or(CallError::NoLine(agent))?;
         if line.stay_on_line == StayOnLine::Always && !self.line_legs.contains_key(&agent) {
-            let leg = LegId::new(format!("sb-line-{}-{}", agent.0, self.next_leg));
+            let leg = LegId::new(format!(
+                "{AGENT_LEG_PREFIX}line-{}-{}",
+                agent.0, self.next_leg
+            ));
             self.next_leg += 1;
             let mut variables = BTreeMap::new();
             variables.insert("switchboard_agent".to_owned(), agent.0.to_string());

@@ -21,7 +21,9 @@ use crate::routing::{ContactSetup, Output};
 use crate::store::{AgentStateChange, NewCdr};
 
 use super::DurableRouter;
-use super::calls::{AgentStep, CallAction, CallRecord, Calls, InboundCall, RouterStep};
+use super::calls::{
+    AGENT_LEG_PREFIX, Adoption, AgentStep, CallAction, CallRecord, Calls, InboundCall, RouterStep,
+};
 
 /// Commands waiting for one handler before the controller waits (backpressure).
 pub const HANDLER_QUEUE: usize = 4096;
@@ -98,6 +100,10 @@ pub struct Telephony {
     /// Agents' state changes not yet stored.
     agent_changes: Vec<AgentStateChange>,
     notices: broadcast::Sender<AgentNotice>,
+    /// Handlers that reported what exists on them since the start.
+    resynced: std::collections::BTreeSet<HandlerId>,
+    /// Whether voice contacts without a call were ended after every handler reported.
+    swept: bool,
 }
 
 impl Telephony {
@@ -129,6 +135,8 @@ impl Telephony {
             queue_flows: setup.queue_flows,
             agent_changes: Vec::new(),
             notices: broadcast::channel(NOTICE_BACKLOG).0,
+            resynced: Default::default(),
+            swept: false,
         };
         (telephony, setup.events, feedback_rx)
     }
@@ -221,6 +229,12 @@ impl Telephony {
             } => {
                 tracing::info!(%handler, legs = legs.len(), "resynced");
                 self.calls.on_resync(now, &handler, &legs, listed);
+                self.adopt(router, now, handler, &legs);
+                self.resynced.insert(handler);
+                if !self.swept && self.resynced.len() == self.workers.len() {
+                    self.swept = true;
+                    self.sweep(router, now).await;
+                }
             }
             Feedback::Failed {
                 handler,
@@ -242,6 +256,143 @@ impl Telephony {
             }
         }
         self.drain(router, now).await;
+    }
+
+    /// Calls found alive on a handler that the core does not know (after a restart): those
+    /// the router still holds are taken back; the others are reported.
+    fn adopt(
+        &mut self,
+        router: &mut DurableRouter,
+        now: Timestamp,
+        handler: HandlerId,
+        legs: &[LegSnapshot],
+    ) {
+        for snapshot in legs {
+            let Some(contact) = snapshot.contact else {
+                continue;
+            };
+            if snapshot.leg.as_str().starts_with(AGENT_LEG_PREFIX)
+                || self.calls.knows_leg(&snapshot.leg)
+            {
+                continue;
+            }
+            let Some((queue, media, phase)) = router.router().contact_status(contact) else {
+                tracing::warn!(%handler, leg = %snapshot.leg, contact = contact.0, "a leg of a contact that is over; left alone");
+                continue;
+            };
+            if media != MediaType::Voice {
+                continue;
+            }
+            let queue_name = router.catalog().queue_name(queue).to_owned();
+            let Ok(tenant) = router.router().queue_spec(queue).map(|q| q.tenant) else {
+                continue;
+            };
+            let flow = self
+                .queue_flows
+                .get(&queue_name)
+                .cloned()
+                .unwrap_or_else(|| queue_name.clone());
+            let adoption = if phase == "connected" {
+                let agent = router.router().contact_agents(contact).first().copied();
+                match agent {
+                    Some(agent) => Adoption::Connected {
+                        agent,
+                        agent_leg: legs
+                            .iter()
+                            .find(|l| {
+                                l.contact == Some(contact)
+                                    && l.leg.as_str().starts_with(AGENT_LEG_PREFIX)
+                            })
+                            .map(|l| l.leg.clone()),
+                        flow,
+                    },
+                    None => Adoption::Waiting { flow },
+                }
+            } else {
+                Adoption::Waiting { flow }
+            };
+            match self.calls.adopt(
+                now,
+                handler,
+                snapshot.leg.clone(),
+                contact,
+                tenant,
+                queue_name,
+                adoption,
+            ) {
+                Ok(()) => tracing::info!(%handler, contact = contact.0, phase, "call re-adopted"),
+                Err(error) => {
+                    tracing::warn!(%handler, contact = contact.0, %error, "not re-adopted")
+                }
+            }
+        }
+    }
+
+    /// Once every handler has said what exists: voice contacts the router holds without a
+    /// call died while Switchboard was away; they end as failed, with a record.
+    async fn sweep(&mut self, router: &mut DurableRouter, now: Timestamp) {
+        let orphans: Vec<ContactId> = router
+            .router()
+            .live_contact_ids()
+            .filter(|c| !self.calls.knows_contact(*c))
+            .filter(|c| {
+                router
+                    .router()
+                    .contact_status(*c)
+                    .is_some_and(|(_, media, _)| media == MediaType::Voice)
+            })
+            .collect();
+        for contact in orphans {
+            let Some((queue, _, phase)) = router.router().contact_status(contact) else {
+                continue;
+            };
+            let queue_name = router.catalog().queue_name(queue).to_owned();
+            let tenant = router
+                .router()
+                .queue_spec(queue)
+                .map(|q| router.catalog().tenant_name(q.tenant).to_owned())
+                .unwrap_or_default();
+            let agent = router
+                .router()
+                .contact_agents(contact)
+                .first()
+                .map(|a| router.catalog().agent_name(*a).to_owned());
+            let result = if phase == "connected" {
+                router.complete(now, contact).await
+            } else {
+                router.abandon(now, contact).await
+            };
+            if let Err(error) = result {
+                tracing::warn!(contact = contact.0, %error, "could not end a lost call");
+                continue;
+            }
+            let cdr = NewCdr {
+                tenant,
+                contact,
+                media: MediaType::Voice,
+                queue: queue_name,
+                caller: String::new(),
+                called: String::new(),
+                agent,
+                handler: None,
+                arrived_at: now,
+                answered_at: None,
+                ended_at: now,
+                wait_ms: 0,
+                talk_ms: 0,
+                wrap_up_ms: 0,
+                recording: None,
+                disposition: crate::model::Disposition::Failed,
+                cause: Some("the call was gone when Switchboard came back".to_owned()),
+            };
+            tracing::warn!(
+                contact = contact.0,
+                "a call was lost while Switchboard was away"
+            );
+            if let Err(error) = router.store().insert_cdr(&cdr).await {
+                tracing::error!(contact = contact.0, %error, "call record not written");
+            }
+        }
     }
 
     /// The agent logs in (a stay-on-line agent's leg is rung on the least-loaded handler).

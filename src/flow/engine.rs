@@ -86,6 +86,9 @@ pub enum FlowRunError {
     /// The contact runs no flow.
     #[error("{0} runs no flow")]
     NotRunning(ContactId),
+    /// The flow has no queue step to resume at.
+    #[error("flow {0:?} has no queue step")]
+    NoQueueStep(String),
 }
 
 /// After a prompt finishes.
@@ -230,6 +233,48 @@ impl FlowEngine {
             },
         );
         self.enter(now, contact, start);
+        Ok(())
+    }
+
+    /// Takes back a contact that was already waiting in a queue of `flow` before a restart:
+    /// its run resumes at the flow's first queue step (hold music, announcements), without
+    /// queueing it again (the router kept its place).
+    pub fn resume_queued(
+        &mut self,
+        now: Timestamp,
+        contact: ContactId,
+        leg: LegId,
+        flow: &str,
+    ) -> Result<(), FlowRunError> {
+        self.advance(now);
+        let flow = self
+            .flows
+            .get(flow)
+            .cloned()
+            .ok_or_else(|| FlowRunError::UnknownFlow(flow.to_owned()))?;
+        if self.runs.contains_key(&contact) {
+            return Err(FlowRunError::AlreadyRunning(contact));
+        }
+        let step = flow
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Queue { .. }))
+            .ok_or_else(|| FlowRunError::NoQueueStep(flow.name.clone()))?;
+        self.runs.insert(
+            contact,
+            Run {
+                flow,
+                leg,
+                step,
+                attributes: BTreeMap::new(),
+                expect: Expect::InQueue,
+                epoch: 0,
+                prompts: 0,
+                tries: 0,
+                queued: true,
+            },
+        );
+        self.resume_queue(now, contact);
         Ok(())
     }
 

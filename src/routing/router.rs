@@ -867,6 +867,11 @@ impl Router {
         self.contacts.len()
     }
 
+    /// The live contacts' ids, in no particular order.
+    pub fn live_contact_ids(&self) -> impl Iterator<Item = ContactId> + '_ {
+        self.contacts.keys().copied()
+    }
+
     /// Number of contacts waiting in queues (not offered, not connected).
     pub fn waiting_contacts(&self) -> usize {
         self.waiting.len() + self.targeted

@@ -11,7 +11,7 @@ use switchboard::agents::{AgentManager, AgentTimers, StayOnLine};
 use switchboard::config::Config;
 use switchboard::controller::calls::{AgentLine, CallSettings, Calls};
 use switchboard::controller::telephony::TelephonySetup;
-use switchboard::controller::{Controller, DurableRouter};
+use switchboard::controller::{Controller, ControllerTask, DurableRouter};
 use switchboard::emulator::asterisk::{Emulator, EmulatorOptions};
 use switchboard::flow::{Flow, FlowEngine};
 use switchboard::media::asterisk::{AsteriskConfig, AsteriskHandler, BackoffPolicy, Credentials};
@@ -38,6 +38,8 @@ pub struct Center {
     pub store: Store,
     /// The controller.
     pub controller: Controller,
+    /// Its task.
+    pub task: ControllerTask,
 }
 
 /// A center for `config` (queues and agents of tenant `acme`) whose agents' phones are the
@@ -50,11 +52,29 @@ pub async fn center(options: EmulatorOptions, config: &str, phones: &[(&str, &st
     let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
         .await
         .expect("emulator starts");
+    let store = Store::open("sqlite::memory:").await.expect("store opens");
+    let (controller, task) = controller(&emu, store.clone(), config, phones).await;
+    Center {
+        emu,
+        store,
+        controller,
+        task,
+    }
+}
+
+/// A controller (with the calls side) for `config` on `store`, driving `emu`; returns once
+/// the emulator sees its events socket.
+pub async fn controller(
+    emu: &Emulator,
+    store: Store,
+    config: &str,
+    phones: &[(&str, &str)],
+) -> (Controller, ControllerTask) {
     let config = Config::load_from_str(config, "test.toml", Vec::<(String, String)>::new())
         .expect("the test center is valid");
     let resolved = config.resolve().expect("resolves");
-    let store = Store::open("sqlite::memory:").await.expect("store opens");
-    let (router, _) = DurableRouter::open(resolved, store.clone(), Timestamp::now())
+    let sockets_before = emu.sockets();
+    let (router, _) = DurableRouter::open(resolved, store, Timestamp::now())
         .await
         .expect("router opens");
     let catalog = router.catalog().clone();
@@ -122,17 +142,13 @@ pub async fn center(options: EmulatorOptions, config: &str, phones: &[(&str, &st
         queue_flows: BTreeMap::from([("sales".to_owned(), "sales".to_owned())]),
         events,
     };
-    let (controller, _task) = Controller::spawn_with_calls(router, setup);
+    let (controller, task) = Controller::spawn_with_calls(router, setup);
     // Asterisk sends a call into Stasis only while the application's socket is connected.
     let start = std::time::Instant::now();
-    while emu.sockets() == 0 && start.elapsed() < Duration::from_secs(10) {
+    while emu.sockets() <= sockets_before && start.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Center {
-        emu,
-        store,
-        controller,
-    }
+    (controller, task)
 }
 
 /// Every record of `acme`, once there are at least `n` (or `limit` has passed).

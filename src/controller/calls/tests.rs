@@ -603,3 +603,95 @@ fn a_call_that_arrived_after_the_handler_listed_its_legs_is_not_ended_by_the_lis
     assert!(records(&drain(&mut calls)).is_empty());
     assert_eq!(calls.live_calls(), 1);
 }
+
+#[test]
+fn after_a_restart_a_waiting_caller_waits_again_and_a_connected_call_goes_on() {
+    let mut calls = center(5, StayOnLine::Never);
+    drain(&mut calls);
+    calls
+        .adopt(
+            at(1.0),
+            fs(),
+            customer(7),
+            ContactId(7),
+            T,
+            "sales".to_owned(),
+            Adoption::Waiting {
+                flow: "sales".to_owned(),
+            },
+        )
+        .unwrap();
+    let out = drain(&mut calls);
+    // Hold music again, and no second queueing: the router kept its place.
+    assert!(
+        commands(&out)
+            .iter()
+            .any(|c| matches!(c, MediaCommand::Park { leg, .. } if *leg == customer(7)))
+    );
+    assert!(!out.iter().any(|a| matches!(a, CallAction::Enqueue { .. })));
+
+    let ann_leg = LegId::new("sb-8-1-1");
+    calls
+        .adopt(
+            at(1.0),
+            fs(),
+            customer(8),
+            ContactId(8),
+            T,
+            "sales".to_owned(),
+            Adoption::Connected {
+                agent: ANN,
+                agent_leg: Some(ann_leg.clone()),
+                flow: "sales".to_owned(),
+            },
+        )
+        .unwrap();
+    drain(&mut calls);
+    // The caller hangs up: Ann's leg is hung up and the contact completes.
+    calls.on_media(
+        at(30.0),
+        &fs(),
+        &MediaEvent::HungUp {
+            leg: customer(8),
+            cause: HangupCause::normal_clearing(),
+        },
+    );
+    let out = drain(&mut calls);
+    assert!(commands(&out).contains(&MediaCommand::Hangup {
+        leg: ann_leg,
+        cause: HangupCause::normal_clearing(),
+    }));
+    assert_eq!(
+        router_steps(&out),
+        vec![(ContactId(8), RouterStep::Complete)]
+    );
+    let record = records(&out).pop().expect("written");
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.agent, Some(ANN));
+}
+
+#[test]
+fn after_a_restart_a_call_whose_agent_leg_is_gone_goes_back_to_its_place() {
+    let mut calls = center(5, StayOnLine::Never);
+    drain(&mut calls);
+    calls
+        .adopt(
+            at(1.0),
+            fs(),
+            customer(9),
+            ContactId(9),
+            T,
+            "sales".to_owned(),
+            Adoption::Connected {
+                agent: ANN,
+                agent_leg: None,
+                flow: "sales".to_owned(),
+            },
+        )
+        .unwrap();
+    let out = drain(&mut calls);
+    assert_eq!(
+        router_steps(&out),
+        vec![(ContactId(9), RouterStep::BackToQueue)]
+    );
+}
