@@ -11,16 +11,23 @@
 //! line numbers kept, and so that tests can pass environment variables without touching the
 //! process environment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{AddrParseError, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use figment::value::{Dict, Map, Value as FValue};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
+use crate::admission::{AdmissionSettings, ClientTrunks};
+use crate::agents::{AgentTimers, StayOnLine};
+use crate::controller::calls::{AgentLine, CallSettings};
+use crate::flow::{Flow, FlowFile, Step, StepSetup};
 use crate::logging::{self, LogFormat};
+use crate::media::{HandlerId, HandlerKind, OriginateTarget, RecordFormat};
+use crate::model::{AgentId, TenantId};
 use crate::routing::{
     AgentSetup, AgentSpec, Catalog, QueueSetup, QueueSpec, RouterSettings, RoutingSettings,
     SetupError,
@@ -47,6 +54,34 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const MAX_CONNECTIONS_LIMIT: u32 = 1000;
 /// Largest `routing.history_capacity`.
 pub const HISTORY_CAPACITY_LIMIT: usize = 10_000_000;
+/// Default `calls.recordings`.
+pub const DEFAULT_RECORDINGS: &str = "/var/lib/switchboard/recordings";
+/// Default `calls.ring_timeout_s`.
+pub const DEFAULT_RING_TIMEOUT_S: u64 = 30;
+/// Largest `calls.ring_timeout_s`.
+pub const RING_TIMEOUT_LIMIT_S: u64 = 600;
+/// Largest value of the `[agent_states]` and `[admission]` durations: a day.
+pub const TIMER_LIMIT_S: u64 = 86_400;
+/// Default `clients[].trunk_ratio` (R), also for tenants not listed in `[[clients]]`.
+pub const DEFAULT_TRUNK_RATIO: f64 = 1.5;
+/// Default `clients[].after_hours_trunks` (T), also for tenants not listed in `[[clients]]`.
+pub const DEFAULT_AFTER_HOURS_TRUNKS: u32 = 2;
+/// Largest `clients[].trunk_ratio`.
+pub const TRUNK_RATIO_LIMIT: f64 = 1000.0;
+/// Default `handlers[].capacity`.
+pub const DEFAULT_HANDLER_CAPACITY: u32 = 200;
+/// Largest `handlers[].capacity`.
+pub const HANDLER_CAPACITY_LIMIT: u32 = 100_000;
+/// Largest `handlers[].weight`.
+pub const HANDLER_WEIGHT_LIMIT: f64 = 1000.0;
+/// Default `handlers[].app` of an Asterisk handler (the Stasis application).
+pub const DEFAULT_ARI_APP: &str = "switchboard";
+/// The `numbers[].number` that matches every called number not listed.
+pub const ANY_NUMBER: &str = "*";
+/// Music class of the built-in flow of a queue without `flow` (each switch's default music).
+pub const BUILTIN_FLOW_MUSIC: &str = "default";
+/// Prefix of the name of a queue's built-in flow (`built-in:<queue>`).
+pub const BUILTIN_FLOW_PREFIX: &str = "built-in:";
 
 /// The whole configuration, as read from `switchboard.toml` and the environment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -64,6 +99,22 @@ pub struct Config {
     pub queues: Vec<QueueSetup>,
     /// `[[agents]]`: the agents.
     pub agents: Vec<AgentSetup>,
+    /// `[calls]`: recording, ringing and hold music of voice contacts.
+    pub calls: CallsConfig,
+    /// `[agent_states]`: heartbeats, breaks and after-call work.
+    pub agent_states: AgentStatesConfig,
+    /// `[admission]`: the shared trunk pool and how far admission looks ahead and back.
+    pub admission: AdmissionConfig,
+    /// `[[clients]]`: trunk rules per client (tenant).
+    pub clients: Vec<ClientConfig>,
+    /// `[[handlers]]`: the media handlers (FreeSWITCH and Asterisk servers).
+    pub handlers: Vec<HandlerConfig>,
+    /// `[[numbers]]`: which queue each called number reaches.
+    pub numbers: Vec<NumberConfig>,
+    /// The directory relative paths (queues' `flow`) are read from: the config file's
+    /// directory; `None` is the current directory. Not a key: set by the loader.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
 }
 
 /// `[server]`: where the web UI and REST API listen, and how they stop.
@@ -130,6 +181,249 @@ impl Default for LogConfig {
     }
 }
 
+/// `[calls]`: how voice contacts are recorded and rung.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// Directory on the media handler that recordings are written to; empty: no recording.
+    pub recordings: String,
+    /// File format of recordings.
+    pub record_format: RecordFormatSetup,
+    /// Seconds an agent's phone rings before the originate gives up.
+    pub ring_timeout_s: u64,
+    /// Music a stay-on-line agent hears between contacts; empty: the handler's default.
+    pub agent_hold_music: String,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            recordings: DEFAULT_RECORDINGS.to_owned(),
+            record_format: RecordFormatSetup::Wav,
+            ring_timeout_s: DEFAULT_RING_TIMEOUT_S,
+            agent_hold_music: String::new(),
+        }
+    }
+}
+
+/// `calls.record_format` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordFormatSetup {
+    /// PCM WAV.
+    #[default]
+    Wav,
+    /// MP3, where the handler supports it.
+    Mp3,
+}
+
+impl From<RecordFormatSetup> for RecordFormat {
+    fn from(format: RecordFormatSetup) -> Self {
+        match format {
+            RecordFormatSetup::Wav => RecordFormat::Wav,
+            RecordFormatSetup::Mp3 => RecordFormat::Mp3,
+        }
+    }
+}
+
+/// `[agent_states]`: the agent manager's timers, in whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentStatesConfig {
+    /// How often the agent portal sends a heartbeat.
+    pub heartbeat_interval_s: u64,
+    /// A heartbeat older than this moves the agent to lost connection.
+    pub session_timeout_s: u64,
+    /// Lost connection for longer than this logs the agent out.
+    pub lost_connection_limit_s: u64,
+    /// A break longer than this logs the agent out.
+    pub max_break_s: u64,
+    /// After-call work ends on its own after this; 0: no after-call work.
+    pub wrap_up_s: u64,
+}
+
+impl Default for AgentStatesConfig {
+    fn default() -> Self {
+        let timers = AgentTimers::default();
+        Self {
+            heartbeat_interval_s: timers.heartbeat_interval.as_secs(),
+            session_timeout_s: timers.session_timeout.as_secs(),
+            lost_connection_limit_s: timers.lost_connection_limit.as_secs(),
+            max_break_s: timers.max_break.as_secs(),
+            wrap_up_s: timers.wrap_up.as_secs(),
+        }
+    }
+}
+
+/// `[admission]`: settings shared by every client's admission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionConfig {
+    /// Trunks shared by all clients; 0: no pool limit.
+    pub pool: u32,
+    /// Seconds ahead that "soon" looks (likely arrivals, likely ends).
+    pub window_s: u64,
+    /// Seconds back that arrival rates look.
+    pub rate_window_s: u64,
+    /// Probability from which an arrival or an end counts as likely.
+    pub likely: f64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        let settings = AdmissionSettings::default();
+        Self {
+            pool: settings.pool,
+            window_s: settings.window.as_secs(),
+            rate_window_s: settings.rate_window.as_secs(),
+            likely: settings.likely,
+        }
+    }
+}
+
+/// One `[[clients]]` table: a client's (tenant's) trunk entitlement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The tenant, as queues and agents name it.
+    pub name: String,
+    /// R: trunks per available agent.
+    #[serde(default = "default_trunk_ratio")]
+    pub trunk_ratio: f64,
+    /// T: trunks the client keeps when few agents are available.
+    #[serde(default = "default_after_hours_trunks")]
+    pub after_hours_trunks: u32,
+}
+
+fn default_trunk_ratio() -> f64 {
+    DEFAULT_TRUNK_RATIO
+}
+fn default_after_hours_trunks() -> u32 {
+    DEFAULT_AFTER_HOURS_TRUNKS
+}
+
+/// `handlers[].kind` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HandlerKindSetup {
+    /// FreeSWITCH over the Event Socket.
+    #[serde(rename = "freeswitch")]
+    FreeSwitch,
+    /// Asterisk over ARI.
+    Asterisk,
+}
+
+impl From<HandlerKindSetup> for HandlerKind {
+    fn from(kind: HandlerKindSetup) -> Self {
+        match kind {
+            HandlerKindSetup::FreeSwitch => HandlerKind::FreeSwitch,
+            HandlerKindSetup::Asterisk => HandlerKind::Asterisk,
+        }
+    }
+}
+
+/// One `[[handlers]]` table, as written: which keys apply depends on `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandlerConfig {
+    /// Unique name of the handler, for logs and the UI.
+    pub name: String,
+    /// `freeswitch` or `asterisk`.
+    pub kind: HandlerKindSetup,
+    /// FreeSWITCH only: the Event Socket's `host:port`.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The ESL password (FreeSWITCH) or the ari.conf user's password (Asterisk).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Instead of `password`: the environment variable holding it, read at start-up.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Legs the handler is configured to carry.
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+    /// Share of new calls relative to the other handlers.
+    #[serde(default = "default_handler_weight")]
+    pub weight: f64,
+    /// Asterisk only: the ARI base URL, e.g. `http://127.0.0.1:8088/ari`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Asterisk only: the ari.conf user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Asterisk only: the Stasis application the dialplan sends calls to.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// FreeSWITCH only: the IP address and port Switchboard listens on for the dialplan's
+    /// `socket` application (outbound Event Socket); absent: no outbound socket server.
+    #[serde(default)]
+    pub outbound_listen: Option<String>,
+}
+
+fn default_capacity() -> u32 {
+    DEFAULT_HANDLER_CAPACITY
+}
+fn default_handler_weight() -> f64 {
+    1.0
+}
+
+/// One `[[numbers]]` table: the queue a called number reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberConfig {
+    /// The called number as the handler reports it, or `*` for any number not listed.
+    pub number: String,
+    /// The queue it reaches.
+    pub queue: String,
+}
+
+/// A secret read from the config or the environment; `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret holding `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A media handler, resolved: what the handler pool connects to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandlerSetup {
+    /// The handler's id: 1-based, in file order.
+    pub id: HandlerId,
+    /// Its unique name.
+    pub name: String,
+    /// FreeSWITCH or Asterisk.
+    pub kind: HandlerKind,
+    /// Where to connect: the ESL `host:port` (FreeSWITCH) or the ARI base URL (Asterisk).
+    pub address: String,
+    /// The ari.conf user (Asterisk); `None` for FreeSWITCH.
+    pub user: Option<String>,
+    /// The ESL or ARI password.
+    pub password: Secret,
+    /// The Stasis application (Asterisk); `None` for FreeSWITCH.
+    pub app: Option<String>,
+    /// Legs it is configured to carry (≥ 1).
+    pub capacity: u32,
+    /// Share of new calls relative to the other handlers (> 0).
+    pub weight: f64,
+    /// Where Switchboard listens for this FreeSWITCH's outbound socket connections.
+    pub outbound_listen: Option<SocketAddr>,
+}
+
 /// A config resolved into what the router works on.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -141,6 +435,25 @@ pub struct Resolved {
     pub queues: Vec<QueueSpec>,
     /// The agents, in file order.
     pub agents: Vec<AgentSpec>,
+    /// Recording, ringing and hold music of voice contacts.
+    pub calls: CallSettings,
+    /// The agent manager's timers.
+    pub agent_timers: AgentTimers,
+    /// Admission settings shared by every client.
+    pub admission: AdmissionSettings,
+    /// Trunk rules of every tenant that owns a queue or an agent, in tenant id order
+    /// (the defaults for tenants not listed in `[[clients]]`).
+    pub clients: Vec<(TenantId, ClientTrunks)>,
+    /// The media handlers, in file order.
+    pub handlers: Vec<HandlerSetup>,
+    /// Called number (or `*`) → the name of the queue it reaches.
+    pub numbers: BTreeMap<String, String>,
+    /// Every flow: one per flow file named by queues, and a built-in one per queue without.
+    pub flows: Vec<Flow>,
+    /// Queue name → the name of its flow (in `flows`).
+    pub queue_flows: BTreeMap<String, String>,
+    /// Each agent's phone line, in file order; `None` for agents without `sip`.
+    pub agent_lines: Vec<(AgentId, Option<AgentLine>)>,
 }
 
 /// Where a refused value came from.
@@ -310,21 +623,36 @@ impl Config {
 
     /// Checks every value and resolves queues and agents into the router's specs: queue names
     /// are declared first (so overflow targets may point forward), then queues, then agents.
+    /// Flow files are read relative to [`Config::base_dir`]; `password_env` variables are read
+    /// from the process environment.
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
-        self.resolve_inner().map_err(|errors| ConfigError::Invalid {
-            problems: errors
-                .into_iter()
-                .map(|e| Problem {
-                    origin: Origin::Unknown,
-                    line: None,
-                    key: e.path,
-                    message: e.message,
-                })
-                .collect(),
-        })
+        self.resolve_with_env(|name| std::env::var(name).ok())
     }
 
-    fn resolve_inner(&self) -> Result<Resolved, Vec<SetupError>> {
+    /// As [`Config::resolve`], with `password_env` variables looked up by `lookup` instead of
+    /// in the process environment.
+    pub fn resolve_with_env(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Resolved, ConfigError> {
+        self.resolve_inner(&lookup)
+            .map_err(|errors| ConfigError::Invalid {
+                problems: errors
+                    .into_iter()
+                    .map(|e| Problem {
+                        origin: Origin::Unknown,
+                        line: None,
+                        key: e.path,
+                        message: e.message,
+                    })
+                    .collect(),
+            })
+    }
+
+    fn resolve_inner(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Resolved, Vec<SetupError>> {
         let mut errors = self.check_sections();
         for (i, queue) in self.queues.iter().enumerate() {
             if let Err(e) = queue.validate(&format!("queues[{i}]")) {
@@ -346,6 +674,13 @@ impl Config {
             "agent",
             self.agents.iter().map(|a| a.name.as_str()),
         ));
+        // What needs no catalog is checked together with the queues and agents, so that one
+        // run reports all of it.
+        let handlers = self.resolve_handlers(lookup, &mut errors);
+        let numbers = self.resolve_numbers(&mut errors);
+        let trunks = self.resolve_clients(&mut errors);
+        let lines = self.resolve_agent_lines(&mut errors);
+        let (flows, queue_flows) = self.resolve_flows(&mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -373,12 +708,444 @@ impl Config {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let tenants: BTreeSet<TenantId> = queues
+            .iter()
+            .map(|q| q.tenant)
+            .chain(agents.iter().map(|a| a.tenant))
+            .collect();
+        let clients = tenants
+            .into_iter()
+            .map(|tenant| {
+                let rules =
+                    trunks
+                        .get(catalog.tenant_name(tenant))
+                        .copied()
+                        .unwrap_or(ClientTrunks {
+                            ratio: DEFAULT_TRUNK_RATIO,
+                            after_hours: DEFAULT_AFTER_HOURS_TRUNKS,
+                        });
+                (tenant, rules)
+            })
+            .collect();
+        let agent_lines = agents.iter().map(|a| a.id).zip(lines).collect();
         Ok(Resolved {
             catalog,
             settings: RouterSettings::from_setup(&self.routing),
             queues,
             agents,
+            calls: self.calls.settings(),
+            agent_timers: self.agent_states.timers(),
+            admission: self.admission.settings(),
+            clients,
+            handlers,
+            numbers,
+            flows,
+            queue_flows,
+            agent_lines,
         })
+    }
+
+    /// Checks `[[handlers]]` and resolves them, reading `password_env` variables.
+    fn resolve_handlers(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        errors: &mut Vec<SetupError>,
+    ) -> Vec<HandlerSetup> {
+        let mut handlers = Vec::with_capacity(self.handlers.len());
+        for (i, h) in self.handlers.iter().enumerate() {
+            let at = format!("handlers[{i}]");
+            let before = errors.len();
+            if let Err(e) = check_text_name(format!("{at}.name"), &h.name) {
+                errors.push(e);
+            }
+            let (address, user, app, outbound_listen) = match h.kind {
+                HandlerKindSetup::FreeSwitch => {
+                    for (key, given) in [
+                        ("url", h.url.is_some()),
+                        ("user", h.user.is_some()),
+                        ("app", h.app.is_some()),
+                    ] {
+                        if given {
+                            errors.push(SetupError::new(
+                                format!("{at}.{key}"),
+                                format!("`{key}` is for asterisk handlers; expected it left out of a freeswitch handler (which is reached at `address`)"),
+                            ));
+                        }
+                    }
+                    let address = match &h.address {
+                        Some(address) => {
+                            if let Err(message) = check_host_port(address) {
+                                errors.push(SetupError::new(format!("{at}.address"), message));
+                            }
+                            address.trim().to_owned()
+                        }
+                        None => {
+                            errors.push(SetupError::new(
+                                at.clone(),
+                                "required key `address` is missing: a freeswitch handler needs the Event Socket's host:port, e.g. \"127.0.0.1:8021\"",
+                            ));
+                            String::new()
+                        }
+                    };
+                    let outbound = h.outbound_listen.as_ref().and_then(|listen| {
+                        let parsed = listen.trim().parse::<SocketAddr>();
+                        if parsed.is_err() {
+                            errors.push(SetupError::new(
+                                format!("{at}.outbound_listen"),
+                                format!("{listen:?} is not an IP address and port; expected e.g. \"127.0.0.1:8040\" (host names are not accepted)"),
+                            ));
+                        }
+                        parsed.ok()
+                    });
+                    (address, None, None, outbound)
+                }
+                HandlerKindSetup::Asterisk => {
+                    for (key, given) in [
+                        ("address", h.address.is_some()),
+                        ("outbound_listen", h.outbound_listen.is_some()),
+                    ] {
+                        if given {
+                            errors.push(SetupError::new(
+                                format!("{at}.{key}"),
+                                format!("`{key}` is for freeswitch handlers; expected it left out of an asterisk handler (which is reached at `url`)"),
+                            ));
+                        }
+                    }
+                    let url = match &h.url {
+                        Some(url) => {
+                            if let Err(message) = check_ari_url(url) {
+                                errors.push(SetupError::new(format!("{at}.url"), message));
+                            }
+                            url.trim().to_owned()
+                        }
+                        None => {
+                            errors.push(SetupError::new(
+                                at.clone(),
+                                "required key `url` is missing: an asterisk handler needs the ARI base URL, e.g. \"http://127.0.0.1:8088/ari\"",
+                            ));
+                            String::new()
+                        }
+                    };
+                    let user = match &h.user {
+                        Some(user) => {
+                            if let Err(e) =
+                                check_word(format!("{at}.user"), user, "an ari.conf user name")
+                            {
+                                errors.push(e);
+                            }
+                            Some(user.clone())
+                        }
+                        None => {
+                            errors.push(SetupError::new(
+                                at.clone(),
+                                "required key `user` is missing: an asterisk handler needs the ari.conf user",
+                            ));
+                            None
+                        }
+                    };
+                    let app = h.app.clone().unwrap_or_else(|| DEFAULT_ARI_APP.to_owned());
+                    if let Err(e) =
+                        check_word(format!("{at}.app"), &app, "a Stasis application name")
+                    {
+                        errors.push(e);
+                    }
+                    (url, user, Some(app), None)
+                }
+            };
+            let password = handler_password(&at, h, lookup).unwrap_or_else(|e| {
+                errors.push(e);
+                Secret::new(String::new())
+            });
+            if !(1..=HANDLER_CAPACITY_LIMIT).contains(&h.capacity) {
+                errors.push(SetupError::new(
+                    format!("{at}.capacity"),
+                    format!(
+                        "{} is out of range; expected a number of legs from 1 to {HANDLER_CAPACITY_LIMIT}",
+                        h.capacity
+                    ),
+                ));
+            }
+            if !h.weight.is_finite() || h.weight <= 0.0 || h.weight > HANDLER_WEIGHT_LIMIT {
+                errors.push(SetupError::new(
+                    format!("{at}.weight"),
+                    format!(
+                        "{} is out of range; expected a number above 0, at most {HANDLER_WEIGHT_LIMIT}",
+                        h.weight
+                    ),
+                ));
+            }
+            if errors.len() == before {
+                handlers.push(HandlerSetup {
+                    id: HandlerId(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                    name: h.name.clone(),
+                    kind: h.kind.into(),
+                    address,
+                    user,
+                    password,
+                    app,
+                    capacity: h.capacity,
+                    weight: h.weight,
+                    outbound_listen,
+                });
+            }
+        }
+        errors.extend(duplicates(
+            "handlers",
+            "handler",
+            self.handlers.iter().map(|h| h.name.as_str()),
+        ));
+        // Two listeners on one address: the second bind would fail at start-up.
+        let server = self.server.listen_addr().ok();
+        let mut listeners: BTreeMap<SocketAddr, usize> = BTreeMap::new();
+        for (i, handler) in handlers.iter().enumerate() {
+            let Some(listen) = handler.outbound_listen else {
+                continue;
+            };
+            let key = format!("handlers[{i}].outbound_listen");
+            if Some(listen) == server {
+                errors.push(SetupError::new(
+                    key,
+                    format!("{listen} is also server.listen; expected another port"),
+                ));
+            } else if let Some(j) = listeners.insert(listen, i) {
+                errors.push(SetupError::new(
+                    key,
+                    format!("{listen} is also handlers[{j}].outbound_listen; expected one listener per address"),
+                ));
+            }
+        }
+        handlers
+    }
+
+    /// Checks `[[numbers]]`: well-formed, unique, and reaching a queue.
+    fn resolve_numbers(&self, errors: &mut Vec<SetupError>) -> BTreeMap<String, String> {
+        let queues: BTreeSet<&str> = self.queues.iter().map(|q| q.name.as_str()).collect();
+        let mut numbers = BTreeMap::new();
+        for (i, entry) in self.numbers.iter().enumerate() {
+            if let Err(message) = check_number(&entry.number) {
+                errors.push(SetupError::new(format!("numbers[{i}].number"), message));
+            }
+            if !queues.contains(entry.queue.as_str()) {
+                errors.push(SetupError::new(
+                    format!("numbers[{i}].queue"),
+                    format!(
+                        "no queue is named {:?}; expected the name of a [[queues]] table",
+                        entry.queue
+                    ),
+                ));
+            }
+            numbers
+                .entry(entry.number.clone())
+                .or_insert_with(|| entry.queue.clone());
+        }
+        errors.extend(duplicates_of(
+            "numbers",
+            "number",
+            "number",
+            self.numbers.iter().map(|n| n.number.as_str()),
+        ));
+        numbers
+    }
+
+    /// Checks `[[clients]]`; returns each listed client's trunk rules by tenant name.
+    fn resolve_clients(&self, errors: &mut Vec<SetupError>) -> BTreeMap<String, ClientTrunks> {
+        let tenants: BTreeSet<&str> = self
+            .queues
+            .iter()
+            .map(|q| q.tenant.as_str())
+            .chain(self.agents.iter().map(|a| a.tenant.as_str()))
+            .collect();
+        let mut trunks = BTreeMap::new();
+        for (i, client) in self.clients.iter().enumerate() {
+            let at = format!("clients[{i}]");
+            if let Err(e) = check_text_name(format!("{at}.name"), &client.name) {
+                errors.push(e);
+            } else if !tenants.contains(client.name.as_str()) {
+                // A client that owns nothing is most likely a misspelt tenant.
+                errors.push(SetupError::new(
+                    format!("{at}.name"),
+                    format!(
+                        "no queue or agent belongs to client {:?}; expected the `tenant` of a queue or an agent",
+                        client.name
+                    ),
+                ));
+            }
+            let ratio = client.trunk_ratio;
+            if !ratio.is_finite() || ratio <= 0.0 || ratio > TRUNK_RATIO_LIMIT {
+                errors.push(SetupError::new(
+                    format!("{at}.trunk_ratio"),
+                    format!(
+                        "{ratio} is out of range; expected a number of trunks per agent above 0, at most {TRUNK_RATIO_LIMIT}"
+                    ),
+                ));
+            }
+            trunks.entry(client.name.clone()).or_insert(ClientTrunks {
+                ratio,
+                after_hours: client.after_hours_trunks,
+            });
+        }
+        errors.extend(duplicates(
+            "clients",
+            "client",
+            self.clients.iter().map(|c| c.name.as_str()),
+        ));
+        trunks
+    }
+
+    /// Each agent's line (file order): its `sip` user with its `stay_on_line`.
+    fn resolve_agent_lines(&self, errors: &mut Vec<SetupError>) -> Vec<Option<AgentLine>> {
+        let mut lines = Vec::with_capacity(self.agents.len());
+        for (i, agent) in self.agents.iter().enumerate() {
+            let line = match &agent.sip {
+                Some(sip) => match parse_sip_user(sip) {
+                    Ok(target) => Some(AgentLine {
+                        target,
+                        stay_on_line: agent.stay_on_line,
+                    }),
+                    Err(message) => {
+                        errors.push(SetupError::new(format!("agents[{i}].sip"), message));
+                        None
+                    }
+                },
+                None => {
+                    if agent.stay_on_line != StayOnLine::Never {
+                        errors.push(SetupError::new(
+                            format!("agents[{i}].stay_on_line"),
+                            "an agent without `sip` has no phone line to keep up; expected `sip` too, or stay_on_line = \"never\"",
+                        ));
+                    }
+                    None
+                }
+            };
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// Reads each queue's flow file (once per file) or builds its built-in flow, and checks
+    /// that the queues the flows send callers to exist and belong to the queue's client.
+    fn resolve_flows(&self, errors: &mut Vec<SetupError>) -> (Vec<Flow>, BTreeMap<String, String>) {
+        let tenants: BTreeMap<&str, &str> = self
+            .queues
+            .iter()
+            .rev()
+            .map(|q| (q.name.as_str(), q.tenant.as_str()))
+            .collect();
+        let mut flows: Vec<Flow> = Vec::new();
+        let mut queue_flows = BTreeMap::new();
+        // Flow name → where it came from, for unique names.
+        let mut names: BTreeMap<String, String> = BTreeMap::new();
+        // Flow file → the loaded flow's index and its queue references (None: refused).
+        let mut files: BTreeMap<PathBuf, Option<(usize, Vec<QueueRef>)>> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        for (i, queue) in self.queues.iter().enumerate() {
+            // A queue named twice is reported as such; its flow would only repeat it.
+            if !seen.insert(queue.name.as_str()) {
+                continue;
+            }
+            let at = format!("queues[{i}].flow");
+            let Some(relative) = &queue.flow else {
+                let name = format!("{BUILTIN_FLOW_PREFIX}{}", queue.name);
+                if let Some(other) = names.get(&name) {
+                    errors.push(SetupError::new(
+                        format!("queues[{i}].name"),
+                        format!("the built-in flow's name {name:?} is also the name of the flow in {other}; expected unique flow names"),
+                    ));
+                    continue;
+                }
+                match builtin_flow(&queue.name) {
+                    Ok(flow) => {
+                        names.insert(
+                            name.clone(),
+                            format!("the built-in flow of queue {:?}", queue.name),
+                        );
+                        queue_flows.insert(queue.name.clone(), name);
+                        flows.push(flow);
+                    }
+                    Err(message) => {
+                        errors.push(SetupError::new(format!("queues[{i}].name"), message))
+                    }
+                }
+                continue;
+            };
+            if relative.trim().is_empty() {
+                errors.push(SetupError::new(
+                    at,
+                    "expected a path to a flow file, relative to the config file's directory",
+                ));
+                continue;
+            }
+            let path = match &self.base_dir {
+                Some(dir) => dir.join(relative),
+                None => PathBuf::from(relative),
+            };
+            if !files.contains_key(&path) {
+                let loaded = match load_flow(&path) {
+                    Ok((flow, refs)) => {
+                        let mut ok = true;
+                        for r in &refs {
+                            if !tenants.contains_key(r.queue.as_str()) {
+                                ok = false;
+                                errors.push(SetupError::new(
+                                    at.clone(),
+                                    format!(
+                                        "{}: no queue is named {:?}; expected the name of a [[queues]] table",
+                                        r.at, r.queue
+                                    ),
+                                ));
+                            }
+                        }
+                        let label = format!("{}", path.display());
+                        match names.get(&flow.name) {
+                            Some(other) => {
+                                ok = false;
+                                errors.push(SetupError::new(
+                                    at.clone(),
+                                    format!(
+                                        "{label}: flow name {:?} is also the name of the flow in {other}; expected unique flow names",
+                                        flow.name
+                                    ),
+                                ));
+                            }
+                            None => {
+                                names.insert(flow.name.clone(), label);
+                            }
+                        }
+                        ok.then(|| {
+                            flows.push(flow);
+                            (flows.len() - 1, refs)
+                        })
+                    }
+                    Err(message) => {
+                        errors.push(SetupError::new(at.clone(), message));
+                        None
+                    }
+                };
+                files.insert(path.clone(), loaded);
+            }
+            let Some(Some((index, refs))) = files.get(&path) else {
+                continue;
+            };
+            // One flow file may serve several queues, but never send one client's callers
+            // to another client's queue.
+            for r in refs {
+                if let Some(&tenant) = tenants.get(r.queue.as_str()) {
+                    if tenant != queue.tenant {
+                        errors.push(SetupError::new(
+                            at.clone(),
+                            format!(
+                                "{}: queue {:?} belongs to client {tenant:?}, not to {:?} (the client of queue {:?}); expected the flow to use its own client's queues only",
+                                r.at, r.queue, queue.tenant, queue.name
+                            ),
+                        ));
+                    }
+                }
+            }
+            if let Some(flow) = flows.get(*index) {
+                queue_flows.insert(queue.name.clone(), flow.name.clone());
+            }
+        }
+        (flows, queue_flows)
     }
 
     /// Range checks of `[server]`, `[store]`, `[log]` and `[routing]`.
@@ -430,8 +1197,450 @@ impl Config {
                 ),
             ));
         }
+        errors.extend(self.calls.check());
+        errors.extend(self.agent_states.check());
+        errors.extend(self.admission.check());
         errors
     }
+}
+
+impl CallsConfig {
+    /// Range checks of `[calls]`.
+    fn check(&self) -> Vec<SetupError> {
+        let mut errors = Vec::new();
+        let recordings = &self.recordings;
+        if !recordings.is_empty() {
+            if !recordings.starts_with('/') {
+                errors.push(SetupError::new(
+                    "calls.recordings",
+                    format!("{recordings:?} is not an absolute directory path; expected e.g. \"{DEFAULT_RECORDINGS}\", or \"\" for no recording"),
+                ));
+            } else if has_space_or_control(recordings) {
+                errors.push(SetupError::new(
+                    "calls.recordings",
+                    format!("{recordings:?} contains white space or control characters, which the handlers' commands cannot carry; expected a path without them"),
+                ));
+            }
+        }
+        if !(1..=RING_TIMEOUT_LIMIT_S).contains(&self.ring_timeout_s) {
+            errors.push(SetupError::new(
+                "calls.ring_timeout_s",
+                format!(
+                    "{} is out of range; expected a number of seconds from 1 to {RING_TIMEOUT_LIMIT_S}",
+                    self.ring_timeout_s
+                ),
+            ));
+        }
+        if has_space_or_control(&self.agent_hold_music) {
+            errors.push(SetupError::new(
+                "calls.agent_hold_music",
+                format!(
+                    "{:?} contains white space or control characters; expected a music class or stream such as \"local_stream://moh\", or \"\" for the default",
+                    self.agent_hold_music
+                ),
+            ));
+        }
+        errors
+    }
+
+    /// The controller's call settings.
+    pub fn settings(&self) -> CallSettings {
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        CallSettings {
+            ring_timeout: Duration::from_secs(self.ring_timeout_s),
+            recordings: text(&self.recordings),
+            record_format: self.record_format.into(),
+            agent_hold_music: text(&self.agent_hold_music),
+        }
+    }
+}
+
+/// Pushes a problem when `value` is outside `min..=max` seconds.
+fn check_seconds_range(errors: &mut Vec<SetupError>, key: &str, value: u64, min: u64, max: u64) {
+    if !(min..=max).contains(&value) {
+        errors.push(SetupError::new(
+            key,
+            format!("{value} is out of range; expected a number of seconds from {min} to {max}"),
+        ));
+    }
+}
+
+impl AgentStatesConfig {
+    /// Range checks of `[agent_states]`.
+    fn check(&self) -> Vec<SetupError> {
+        let mut errors = Vec::new();
+        let heartbeat = self.heartbeat_interval_s;
+        check_seconds_range(
+            &mut errors,
+            "agent_states.heartbeat_interval_s",
+            heartbeat,
+            1,
+            3600,
+        );
+        if self.session_timeout_s <= heartbeat {
+            errors.push(SetupError::new(
+                "agent_states.session_timeout_s",
+                format!(
+                    "{} is not more than heartbeat_interval_s ({heartbeat}); expected a longer timeout, or every agent would lose the connection between two heartbeats",
+                    self.session_timeout_s
+                ),
+            ));
+        } else {
+            check_seconds_range(
+                &mut errors,
+                "agent_states.session_timeout_s",
+                self.session_timeout_s,
+                2,
+                TIMER_LIMIT_S,
+            );
+        }
+        check_seconds_range(
+            &mut errors,
+            "agent_states.lost_connection_limit_s",
+            self.lost_connection_limit_s,
+            0,
+            TIMER_LIMIT_S,
+        );
+        check_seconds_range(
+            &mut errors,
+            "agent_states.max_break_s",
+            self.max_break_s,
+            1,
+            TIMER_LIMIT_S,
+        );
+        check_seconds_range(
+            &mut errors,
+            "agent_states.wrap_up_s",
+            self.wrap_up_s,
+            0,
+            TIMER_LIMIT_S,
+        );
+        errors
+    }
+
+    /// The agent manager's timers.
+    pub fn timers(&self) -> AgentTimers {
+        AgentTimers {
+            heartbeat_interval: Duration::from_secs(self.heartbeat_interval_s),
+            session_timeout: Duration::from_secs(self.session_timeout_s),
+            lost_connection_limit: Duration::from_secs(self.lost_connection_limit_s),
+            max_break: Duration::from_secs(self.max_break_s),
+            wrap_up: Duration::from_secs(self.wrap_up_s),
+        }
+    }
+}
+
+impl AdmissionConfig {
+    /// Range checks of `[admission]`.
+    fn check(&self) -> Vec<SetupError> {
+        let mut errors = Vec::new();
+        check_seconds_range(
+            &mut errors,
+            "admission.window_s",
+            self.window_s,
+            1,
+            TIMER_LIMIT_S,
+        );
+        check_seconds_range(
+            &mut errors,
+            "admission.rate_window_s",
+            self.rate_window_s,
+            1,
+            TIMER_LIMIT_S,
+        );
+        if !self.likely.is_finite() || self.likely <= 0.0 || self.likely > 1.0 {
+            errors.push(SetupError::new(
+                "admission.likely",
+                format!(
+                    "{} is out of range; expected a probability above 0, at most 1",
+                    self.likely
+                ),
+            ));
+        }
+        errors
+    }
+
+    /// Admission's settings.
+    pub fn settings(&self) -> AdmissionSettings {
+        AdmissionSettings {
+            pool: self.pool,
+            window: Duration::from_secs(self.window_s),
+            rate_window: Duration::from_secs(self.rate_window_s),
+            likely: self.likely,
+        }
+    }
+}
+
+fn has_space_or_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A name of a handler or client: as queue and agent names.
+fn check_text_name(path: String, name: &str) -> Result<(), SetupError> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(SetupError::new(
+            path,
+            "expected a non-empty name of at most 200 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A word that goes into a URL or a command as it is: letters, digits, `-`, `_` and `.`.
+fn check_word(path: String, value: &str, what: &str) -> Result<(), SetupError> {
+    let ok = !value.is_empty()
+        && value.len() <= 200
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(SetupError::new(
+            path,
+            format!("{value:?} is not {what}; expected letters, digits, '-', '_' and '.' only"),
+        ))
+    }
+}
+
+/// `host:port` of an Event Socket: an IP address and port, or a host name and port.
+fn check_host_port(address: &str) -> Result<(), String> {
+    let address = address.trim();
+    if address.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let expected =
+        "expected host:port, e.g. \"127.0.0.1:8021\", \"fs1.example.com:8021\" or \"[::1]:8021\"";
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(format!("{address:?} has no port; {expected}"));
+    };
+    if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
+        return Err(format!(
+            "{port:?} is not a port from 1 to 65535; {expected}"
+        ));
+    }
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if host_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{host:?} is not an IP address or host name; {expected}"
+        ))
+    }
+}
+
+/// An ARI base URL: http(s), a host, no white space.
+fn check_ari_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    let expected = "expected an http:// or https:// URL such as \"http://127.0.0.1:8088/ari\"";
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !has_space_or_control(rest) => {
+            Ok(())
+        }
+        _ => Err(format!("{url:?} is not an ARI URL; {expected}")),
+    }
+}
+
+/// The handler's password, from `password` or from the variable `password_env` names.
+fn handler_password(
+    at: &str,
+    handler: &HandlerConfig,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Secret, SetupError> {
+    match (&handler.password, &handler.password_env) {
+        (Some(_), Some(_)) => Err(SetupError::new(
+            format!("{at}.password_env"),
+            "both `password` and `password_env` are given; expected exactly one of them",
+        )),
+        (None, None) => Err(SetupError::new(
+            at,
+            "required key `password` is missing; expected `password`, or `password_env` naming the environment variable that holds it",
+        )),
+        (Some(password), None) if password.is_empty() => Err(SetupError::new(
+            format!("{at}.password"),
+            "expected a non-empty password",
+        )),
+        (Some(password), None) => Ok(Secret::new(password.clone())),
+        (None, Some(var)) => {
+            let key = format!("{at}.password_env");
+            let valid =
+                !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(SetupError::new(
+                    key,
+                    format!(
+                        "{var:?} is not an environment variable name; expected letters, digits and '_', e.g. \"FS1_PASSWORD\""
+                    ),
+                ));
+            }
+            // Such a variable would be read as a config key and refused as unknown.
+            if var.starts_with(ENV_PREFIX) && !var.starts_with(TEST_VAR_PREFIX) {
+                return Err(SetupError::new(
+                    key,
+                    format!(
+                        "{var} starts with {ENV_PREFIX}, which names config keys; expected another name, e.g. \"FS1_PASSWORD\""
+                    ),
+                ));
+            }
+            match lookup(var) {
+                Some(password) if !password.is_empty() => Ok(Secret::new(password)),
+                Some(_) => Err(SetupError::new(
+                    key,
+                    format!(
+                        "environment variable {var} is empty; expected it to hold the handler's password"
+                    ),
+                )),
+                None => Err(SetupError::new(
+                    key,
+                    format!(
+                        "environment variable {var} is not set; expected it to hold the handler's password"
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+/// A called number: `*`, or the number as the handler reports it (digits, an optional
+/// leading `+`, and the letters and signs of SIP user parts).
+fn check_number(number: &str) -> Result<(), String> {
+    if number == ANY_NUMBER {
+        return Ok(());
+    }
+    let body = number.strip_prefix('+').unwrap_or(number);
+    let ok = !body.is_empty()
+        && number.len() <= 64
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*' | '#'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{number:?} is not a called number; expected e.g. \"+498001234\" or \"1000\" (letters, digits, '+' first, '-', '_', '.', '*', '#'; at most 64), or \"*\" for any number not listed"
+        ))
+    }
+}
+
+/// An agent's `sip`: `user` or `user@domain`.
+fn parse_sip_user(sip: &str) -> Result<OriginateTarget, String> {
+    const EXPECTED: &str = "expected a SIP user such as \"1000\" or \"1000@pbx.example.com\"";
+    if sip.contains('/') {
+        return Err(format!(
+            "{sip:?} is a dial string, which is not supported here; {EXPECTED}"
+        ));
+    }
+    let (user, domain) = match sip.split_once('@') {
+        Some((user, domain)) => (user, Some(domain)),
+        None => (sip, None),
+    };
+    // Characters that dial strings use as separators (`,` `|` `;` `{`…) would let a user
+    // ring someone else; SIP users in contact centers are extensions and logins anyway.
+    let user_ok = !user.is_empty()
+        && user.len() <= 100
+        && user.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '+' | '*' | '#' | '~' | '!' | '%')
+        });
+    if !user_ok {
+        return Err(format!("{sip:?} is not a SIP user; {EXPECTED}"));
+    }
+    if let Some(domain) = domain {
+        if domain.is_empty() {
+            return Err(format!("{sip:?} has no domain after '@'; {EXPECTED}"));
+        }
+        let domain_ok = !domain.is_empty()
+            && domain.len() <= 253
+            && domain
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !domain_ok {
+            return Err(format!(
+                "{domain:?} is not a domain; {EXPECTED} (a host name or IPv4 address after '@')"
+            ));
+        }
+    }
+    Ok(OriginateTarget::SipUser {
+        user: user.to_owned(),
+        domain: domain.map(str::to_owned),
+    })
+}
+
+/// A queue a flow step sends callers to, and where in the flow file.
+struct QueueRef {
+    /// `file:line: steps[2].queue.name`.
+    at: String,
+    /// The queue's name.
+    queue: String,
+}
+
+/// Reads and validates a flow file; problems name the file, the line and the key.
+fn load_flow(path: &Path) -> Result<(Flow, Vec<QueueRef>), String> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{label}: no such flow file (paths are relative to the config file's directory)"
+            )
+        } else {
+            format!("{label}: cannot read the flow file: {e}")
+        }
+    })?;
+    let setup: FlowFile = toml::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|span| line_col(&text, span.start))
+            .unwrap_or((1, 1));
+        format!("{label}:{line}:{column}: {}", e.message().trim())
+    })?;
+    let located = |key: &str| match line_of(&text, &parse_path(key)) {
+        Some(line) => format!("{label}:{line}: {key}"),
+        None => format!("{label}: {key}"),
+    };
+    let flow = Flow::from_setup(&setup, &label)
+        .map_err(|e| format!("{}: {}", located(&e.path), e.message))?;
+    let refs = flow
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, step)| match step {
+            Step::Queue { queue, .. } => Some((format!("steps[{i}].queue.name"), queue)),
+            Step::Voicemail { queue, .. } => Some((format!("steps[{i}].voicemail.queue"), queue)),
+            _ => None,
+        })
+        .map(|(key, queue)| QueueRef {
+            at: located(&key),
+            queue: queue.clone(),
+        })
+        .collect();
+    Ok((flow, refs))
+}
+
+/// The flow of a queue without `flow`: wait in the queue with music, no prompts.
+fn builtin_flow(queue: &str) -> Result<Flow, String> {
+    let mut wait = toml::Table::new();
+    wait.insert("name".to_owned(), toml::Value::from(queue));
+    wait.insert("music".to_owned(), toml::Value::from(BUILTIN_FLOW_MUSIC));
+    let mut step = toml::Table::new();
+    step.insert("queue".to_owned(), toml::Value::Table(wait));
+    let step: StepSetup = toml::Value::Table(step)
+        .try_into()
+        .map_err(|e: toml::de::Error| format!("cannot build the built-in flow: {}", e.message()))?;
+    let setup = FlowFile {
+        name: format!("{BUILTIN_FLOW_PREFIX}{queue}"),
+        hours: None,
+        closed: None,
+        steps: vec![step],
+    };
+    Flow::from_setup(&setup, "built-in flow")
+        .map_err(|e| format!("cannot build the built-in flow: {}: {}", e.path, e.message))
 }
 
 fn check_store_url(url: &str) -> Result<(), String> {
@@ -463,15 +1672,28 @@ fn check_store_url(url: &str) -> Result<(), String> {
 }
 
 fn duplicates<'a>(list: &str, what: &str, names: impl Iterator<Item = &'a str>) -> Vec<SetupError> {
+    duplicates_of(list, "name", what, names)
+}
+
+/// Problems for entries of `list` whose `field` repeats an earlier entry's.
+fn duplicates_of<'a>(
+    list: &str,
+    field: &str,
+    what: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Vec<SetupError> {
     let mut first: BTreeMap<&str, usize> = BTreeMap::new();
     let mut errors = Vec::new();
+    let unique = if what == field {
+        format!("unique {field}s")
+    } else {
+        format!("unique {what} {field}s")
+    };
     for (i, name) in names.enumerate() {
         match first.get(name) {
             Some(&j) => errors.push(SetupError::new(
-                format!("{list}[{i}].name"),
-                format!(
-                    "{what} {name:?} is already defined at {list}[{j}]; expected unique {what} names"
-                ),
+                format!("{list}[{i}].{field}"),
+                format!("{what} {name:?} is already defined at {list}[{j}]; expected {unique}"),
             )),
             None => {
                 first.insert(name, i);
@@ -564,11 +1786,16 @@ fn load(
     if !problems.is_empty() {
         return Err(ConfigError::Invalid { problems });
     }
-    let config: Config = figment.extract().map_err(|error| ConfigError::Invalid {
+    let mut config: Config = figment.extract().map_err(|error| ConfigError::Invalid {
         problems: error.into_iter().map(|e| loader.problem(e)).collect(),
     })?;
+    config.base_dir = file
+        .as_ref()
+        .and_then(|f| f.path.parent())
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(Path::to_path_buf);
     config
-        .resolve_inner()
+        .resolve_inner(&|name| std::env::var(name).ok())
         .map_err(|errors| ConfigError::Invalid {
             problems: errors
                 .into_iter()
@@ -657,11 +1884,22 @@ fn env_provider(
         })
     };
     for (var, raw) in vars {
-        let rest = &var[ENV_PREFIX.len()..];
-        let Some((section, key)) = rest
-            .split_once('_')
-            .filter(|(s, k)| !s.is_empty() && !k.is_empty())
-        else {
+        let rest = var[ENV_PREFIX.len()..].to_ascii_lowercase();
+        // Section names may hold '_' themselves (`agent_states`): the longest known section
+        // that prefixes the name wins, else the part before the first '_' is the section.
+        let known = defaults
+            .keys()
+            .filter(|name| {
+                rest.strip_prefix(name.as_str())
+                    .and_then(|r| r.strip_prefix('_'))
+                    .is_some_and(|key| !key.is_empty())
+            })
+            .max_by_key(|name| name.len())
+            .map(|name| (name.as_str(), &rest[name.len() + 1..]));
+        let Some((section, key)) = known.or_else(|| {
+            rest.split_once('_')
+                .filter(|(s, k)| !s.is_empty() && !k.is_empty())
+        }) else {
             refuse(
                 &var,
                 String::new(),
@@ -672,7 +1910,7 @@ fn env_provider(
             );
             continue;
         };
-        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let (section, key) = (section.to_owned(), key.to_owned());
         let path = format!("{section}.{key}");
         let Some(section_default) = defaults.get(&section) else {
             refuse(
@@ -765,8 +2003,14 @@ struct Loader<'a> {
 /// Keys whose values are names (enum variants) that figment would also accept as a variant
 /// *index* if given a number (`strategy = 3`); such numbers are refused before extraction.
 /// `*` matches any table key, `#` any list index.
-const NAME_KEYS: [(&[&str], &str); 6] = [
+const NAME_KEYS: [(&[&str], &str); 9] = [
     (&["log", "format"], "\"human\" or \"json\""),
+    (&["calls", "record_format"], "\"wav\" or \"mp3\""),
+    (&["handlers", "#", "kind"], "\"freeswitch\" or \"asterisk\""),
+    (
+        &["agents", "#", "stay_on_line"],
+        "\"never\", \"when-work-waiting\" or \"always\"",
+    ),
     (
         &["routing", "fairness"],
         "\"priority-then-wait\" or \"queue-weight-first\"",
@@ -881,8 +2125,8 @@ impl Loader<'_> {
     fn setup_problem(&self, error: SetupError) -> Problem {
         let path = parse_path(&error.path);
         let (origin, line) = match path.first().map(String::as_str) {
-            // Queues and agents come from the file only.
-            Some("queues" | "agents") => match self.file {
+            // Lists of tables come from the file only.
+            Some("queues" | "agents" | "handlers" | "clients" | "numbers") => match self.file {
                 Some(file) => (Origin::File(file.label.clone()), line_of(&file.text, &path)),
                 None => (Origin::Unknown, None),
             },
@@ -1066,6 +2310,21 @@ fn unknown_name(found: &str, expected: &[&str]) -> String {
             "log format",
             expected.iter().map(|s| s.to_string()).collect(),
         )
+    } else if has("wav") && has("mp3") {
+        (
+            "record format",
+            expected.iter().map(|s| s.to_string()).collect(),
+        )
+    } else if has("freeswitch") && has("asterisk") {
+        (
+            "handler kind",
+            expected.iter().map(|s| s.to_string()).collect(),
+        )
+    } else if has("when-work-waiting") {
+        (
+            "stay_on_line",
+            expected.iter().map(|s| s.to_string()).collect(),
+        )
     } else if has("required") && has("preferred") {
         ("modifier", expected.iter().map(|s| s.to_string()).collect())
     } else if has("disconnect") {
@@ -1106,6 +2365,9 @@ fn describe_expected(expected: &str) -> String {
         }
         "enum Fairness" => "\"priority-then-wait\" or \"queue-weight-first\"".to_owned(),
         "enum LogFormat" => "\"human\" or \"json\"".to_owned(),
+        "enum RecordFormatSetup" => "\"wav\" or \"mp3\"".to_owned(),
+        "enum HandlerKindSetup" => "\"freeswitch\" or \"asterisk\"".to_owned(),
+        "enum StayOnLine" => "\"never\", \"when-work-waiting\" or \"always\"".to_owned(),
         "enum ModifierSetup" => "\"required\" or \"preferred\"".to_owned(),
         "enum OverflowSetup" => {
             "\"none\", \"voicemail\", \"callback\", \"disconnect\" or { queue = \"<name>\" }"

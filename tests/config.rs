@@ -6,9 +6,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use switchboard::config::{Config, ConfigError, LogConfig, Origin, ServerConfig, StoreConfig};
+use switchboard::agents::{AgentTimers, StayOnLine};
+use switchboard::config::{
+    AdmissionConfig, AgentStatesConfig, CallsConfig, ClientConfig, Config, ConfigError,
+    HandlerConfig, HandlerKindSetup, LogConfig, NumberConfig, Origin, RecordFormatSetup,
+    ServerConfig, StoreConfig,
+};
+use switchboard::flow::Step;
 use switchboard::logging::LogFormat;
+use switchboard::media::{HandlerId, HandlerKind, OriginateTarget, RecordFormat};
 use switchboard::model::{Level, MediaType};
 use switchboard::routing::setup::{
     AttributeRule, AttributeValue, MembershipSetup, ModifierSetup, OverflowSetup, RelaxSetup,
@@ -77,6 +85,9 @@ fn the_shipped_sections_show_the_defaults() {
     assert_eq!(config.store, defaults.store);
     assert_eq!(config.log, defaults.log);
     assert_eq!(config.routing, defaults.routing);
+    assert_eq!(config.calls, defaults.calls);
+    assert_eq!(config.agent_states, defaults.agent_states);
+    assert_eq!(config.admission, defaults.admission);
 }
 
 /// Keys whose children are the administrator's own names (skills, media types, attribute
@@ -149,6 +160,7 @@ fn fully_populated() -> Config {
             wait_per_level_s: 1.0,
         }),
         max_tier_level: Some(1),
+        flow: Some("f.toml".into()),
     };
     let agent = AgentSetup {
         name: "a".into(),
@@ -161,6 +173,34 @@ fn fully_populated() -> Config {
             level: 1,
             position: Some(1),
         })],
+        sip: Some("1000".into()),
+        stay_on_line: StayOnLine::Always,
+    };
+    let freeswitch = HandlerConfig {
+        name: "fs".into(),
+        kind: HandlerKindSetup::FreeSwitch,
+        address: Some("x".into()),
+        password: Some("x".into()),
+        password_env: None,
+        capacity: 1,
+        weight: 1.0,
+        url: None,
+        user: None,
+        app: None,
+        outbound_listen: Some("x".into()),
+    };
+    let asterisk = HandlerConfig {
+        name: "ast".into(),
+        kind: HandlerKindSetup::Asterisk,
+        address: None,
+        password: None,
+        password_env: Some("X".into()),
+        capacity: 1,
+        weight: 1.0,
+        url: Some("x".into()),
+        user: Some("x".into()),
+        app: Some("x".into()),
+        outbound_listen: None,
     };
     Config {
         server: ServerConfig {
@@ -184,8 +224,42 @@ fn fully_populated() -> Config {
         },
         queues: vec![queue],
         agents: vec![agent],
+        calls: CallsConfig {
+            recordings: "x".into(),
+            record_format: RecordFormatSetup::Mp3,
+            ring_timeout_s: 1,
+            agent_hold_music: "x".into(),
+        },
+        agent_states: AgentStatesConfig {
+            heartbeat_interval_s: 1,
+            session_timeout_s: 2,
+            lost_connection_limit_s: 1,
+            max_break_s: 1,
+            wrap_up_s: 1,
+        },
+        admission: AdmissionConfig {
+            pool: 1,
+            window_s: 1,
+            rate_window_s: 1,
+            likely: 1.0,
+        },
+        clients: vec![ClientConfig {
+            name: "t".into(),
+            trunk_ratio: 1.0,
+            after_hours_trunks: 1,
+        }],
+        handlers: vec![freeswitch, asterisk],
+        numbers: vec![NumberConfig {
+            number: "1".into(),
+            queue: "q".into(),
+        }],
+        base_dir: None,
     }
 }
+
+/// Keys the shipped file shows commented out (as `# key = …` lines) because setting them
+/// needs more than the file: `password_env` names a variable that `check` would require.
+const COMMENTED_KEYS: [&str; 1] = ["handlers.password_env"];
 
 #[test]
 fn every_config_key_is_documented_in_switchboard_toml() {
@@ -202,11 +276,21 @@ fn every_config_key_is_documented_in_switchboard_toml() {
         "",
         &mut documented,
     );
+    for key in COMMENTED_KEYS {
+        let (_, last) = key.rsplit_once('.').unwrap();
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("# {last} = "))),
+            "{SHIPPED} does not show `{key}`, even commented out"
+        );
+        documented.insert(key.to_owned());
+    }
     let missing: Vec<&String> = schema.difference(&documented).collect();
     assert!(
         missing.is_empty(),
         "{SHIPPED} does not show these keys: {missing:?}"
     );
+    assert!(schema.contains("handlers.outbound_listen"));
+    assert!(schema.contains("agents.stay_on_line"));
     // Sanity: the walk saw the nested keys too.
     assert!(schema.contains("queues.relax.max_tier_level"));
     assert!(schema.contains("agents.queues.position"));
@@ -521,12 +605,24 @@ fn unknown_variables_are_refused_like_unknown_keys() {
     assert_eq!(
         env_error("", &[("SWITCHBOARD_DATABASE_URL", "x")]),
         "environment variable SWITCHBOARD_DATABASE_URL: database.url: unknown section \
-         `database`; expected one of: log, routing, server, store"
+         `database`; expected one of: admission, agent_states, calls, log, routing, server, store"
     );
     assert_eq!(
         env_error("", &[("SWITCHBOARD_PORT", "80")]),
         "environment variable SWITCHBOARD_PORT: expected SWITCHBOARD_<SECTION>_<KEY> with \
-         SECTION one of LOG, ROUTING, SERVER, STORE"
+         SECTION one of ADMISSION, AGENT_STATES, CALLS, LOG, ROUTING, SERVER, STORE"
+    );
+    let handlers = env_error("", &[("SWITCHBOARD_HANDLERS_PASSWORD", "x")]);
+    assert!(
+        handlers.contains("`handlers` is a list of tables ([[handlers]])"),
+        "{handlers}"
+    );
+    // A section whose name holds '_' is still found, and its keys are listed.
+    assert_eq!(
+        env_error("", &[("SWITCHBOARD_AGENT_STATES_WRAPUP_S", "1")]),
+        "environment variable SWITCHBOARD_AGENT_STATES_WRAPUP_S: agent_states.wrapup_s: unknown \
+         key `wrapup_s` in [agent_states]; expected one of: heartbeat_interval_s, \
+         lost_connection_limit_s, max_break_s, session_timeout_s, wrap_up_s"
     );
     let queues = env_error("", &[("SWITCHBOARD_QUEUES_NAME", "x")]);
     assert!(
@@ -593,4 +689,320 @@ fn load_reads_the_process_environment_too() {
     // Whatever SWITCHBOARD_* variables this process has must be valid or reserved ones.
     let config = Config::load(Some(Path::new(SHIPPED))).unwrap();
     assert_eq!(config.queues.len(), 1);
+}
+
+// --- issue 5: calls, agent states, admission, clients, handlers, numbers, flows --------------
+
+fn inbound() -> Config {
+    Config::load_with(Some(&Path::new(GOOD).join("inbound.toml")), no_env()).unwrap()
+}
+
+#[test]
+fn the_shipped_config_has_handlers_numbers_flows_and_lines() {
+    let config = Config::load_with(Some(Path::new(SHIPPED)), no_env()).unwrap();
+    let r = config.resolve().unwrap();
+    let kinds: Vec<(HandlerId, &str, HandlerKind)> = r
+        .handlers
+        .iter()
+        .map(|h| (h.id, h.name.as_str(), h.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (HandlerId(1), "fs1", HandlerKind::FreeSwitch),
+            (HandlerId(2), "ast1", HandlerKind::Asterisk)
+        ]
+    );
+    assert_eq!(r.handlers[0].password.expose(), "ClueCon");
+    assert_eq!(
+        r.numbers.get("+498001234").map(String::as_str),
+        Some("sales")
+    );
+    assert_eq!(r.numbers.get("*").map(String::as_str), Some("sales"));
+    assert_eq!(
+        r.queue_flows.get("sales").map(String::as_str),
+        Some("sales")
+    );
+    assert_eq!(r.flows.len(), 1);
+    assert!(
+        r.flows[0].hours.is_some(),
+        "the example flow has business hours"
+    );
+    let default = r.catalog.tenant_id("default").unwrap();
+    assert_eq!(r.clients.len(), 1);
+    assert_eq!(r.clients[0].0, default);
+    assert_eq!(r.agent_lines.len(), 2);
+    assert_eq!(
+        r.calls,
+        switchboard::controller::calls::CallSettings::default()
+    );
+    assert_eq!(r.agent_timers, AgentTimers::default());
+    assert_eq!(
+        r.admission,
+        switchboard::admission::AdmissionSettings::default()
+    );
+}
+
+#[test]
+fn sections_resolve_into_the_settings_the_controller_uses() {
+    let r = inbound().resolve().unwrap();
+    assert_eq!(r.calls.ring_timeout, Duration::from_secs(25));
+    assert_eq!(r.calls.recordings.as_deref(), Some("/srv/recordings"));
+    assert_eq!(r.calls.record_format, RecordFormat::Mp3);
+    assert_eq!(
+        r.calls.agent_hold_music.as_deref(),
+        Some("local_stream://moh")
+    );
+    assert_eq!(
+        r.agent_timers,
+        AgentTimers {
+            heartbeat_interval: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(20),
+            lost_connection_limit: Duration::ZERO,
+            max_break: Duration::from_secs(1800),
+            wrap_up: Duration::ZERO,
+        }
+    );
+    assert_eq!(r.admission.pool, 40);
+    assert_eq!(r.admission.window, Duration::from_secs(20));
+    assert_eq!(r.admission.rate_window, Duration::from_secs(600));
+    assert_eq!(r.admission.likely, 1.0);
+}
+
+#[test]
+fn every_tenant_gets_trunk_rules_listed_or_default() {
+    let r = inbound().resolve().unwrap();
+    let acme = r.catalog.tenant_id("acme").unwrap();
+    let globex = r.catalog.tenant_id("globex").unwrap();
+    let rules: BTreeMap<_, _> = r
+        .clients
+        .iter()
+        .map(|(t, c)| (*t, (c.ratio, c.after_hours)))
+        .collect();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[&acme], (2.0, 4));
+    assert_eq!(rules[&globex], (1.5, 2), "not listed: the defaults");
+}
+
+#[test]
+fn handlers_resolve_by_kind_with_ids_in_file_order() {
+    let r = inbound().resolve().unwrap();
+    let fs1 = &r.handlers[0];
+    assert_eq!(fs1.id, HandlerId(1));
+    assert_eq!(fs1.kind, HandlerKind::FreeSwitch);
+    assert_eq!(fs1.address, "fs1.example.com:8021");
+    assert_eq!((fs1.capacity, fs1.weight), (300, 2.5));
+    assert_eq!(fs1.outbound_listen, Some("0.0.0.0:8040".parse().unwrap()));
+    assert_eq!((fs1.user.as_deref(), fs1.app.as_deref()), (None, None));
+    let fs2 = &r.handlers[1];
+    assert_eq!(
+        (fs2.address.as_str(), fs2.capacity, fs2.weight),
+        ("[::1]:8021", 200, 1.0)
+    );
+    assert_eq!(fs2.outbound_listen, None);
+    let ast1 = &r.handlers[2];
+    assert_eq!(ast1.id, HandlerId(3));
+    assert_eq!(ast1.kind, HandlerKind::Asterisk);
+    assert_eq!(ast1.address, "https://ast1.example.com:8089/ari");
+    assert_eq!(ast1.user.as_deref(), Some("switchboard"));
+    assert_eq!(ast1.app.as_deref(), Some("switchboard"), "the default app");
+    assert_eq!(ast1.password.expose(), "secret");
+}
+
+#[test]
+fn passwords_never_show_in_debug_output() {
+    let r = inbound().resolve().unwrap();
+    let debug = format!("{r:?}");
+    assert!(
+        !debug.contains("ClueCon") && !debug.contains("secret\""),
+        "{debug}"
+    );
+}
+
+const PASSWORD_ENV: &str = r#"
+[[handlers]]
+name = "fs1"
+kind = "freeswitch"
+address = "127.0.0.1:8021"
+password_env = "FS1_PASSWORD"
+"#;
+
+#[test]
+fn a_password_can_come_from_the_variable_password_env_names() {
+    let config = Config::load_from_str(PASSWORD_ENV, "sb.toml", no_env());
+    // The loader checks against the process environment, where no test sets FS1_PASSWORD.
+    if std::env::var_os("FS1_PASSWORD").is_none() {
+        let err = config.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "sb.toml:6: handlers[0].password_env: environment variable FS1_PASSWORD is not set; \
+             expected it to hold the handler's password"
+        );
+    }
+    let config: Config = toml::from_str(PASSWORD_ENV).unwrap();
+    let r = config
+        .resolve_with_env(|name| (name == "FS1_PASSWORD").then(|| "from-env".to_owned()))
+        .unwrap();
+    assert_eq!(r.handlers[0].password.expose(), "from-env");
+    let err = config
+        .resolve_with_env(|name| (name == "FS1_PASSWORD").then(String::new))
+        .unwrap_err();
+    assert_eq!(err.problems()[0].key, "handlers[0].password_env");
+    assert!(err.problems()[0].message.contains("is empty"), "{err}");
+}
+
+#[test]
+fn numbers_map_to_queue_names_with_a_catch_all() {
+    let r = inbound().resolve().unwrap();
+    let numbers: Vec<(&str, &str)> = r
+        .numbers
+        .iter()
+        .map(|(n, q)| (n.as_str(), q.as_str()))
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            ("*", "globex"),
+            ("+498001234", "acme-sales"),
+            ("+498005678", "acme-support")
+        ]
+    );
+}
+
+#[test]
+fn a_flow_file_shared_by_queues_is_loaded_once_and_others_get_the_built_in_flow() {
+    let r = inbound().resolve().unwrap();
+    let names: Vec<&str> = r.flows.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["acme", "built-in:globex"]);
+    assert_eq!(r.queue_flows["acme-sales"], "acme");
+    assert_eq!(r.queue_flows["acme-support"], "acme");
+    assert_eq!(r.queue_flows["globex"], "built-in:globex");
+    // Built-in: wait in the queue with the default music, no prompts; then the flow's end.
+    let builtin = &r.flows[1];
+    assert!(builtin.hours.is_none());
+    match &builtin.steps[0] {
+        Step::Queue {
+            queue,
+            music,
+            announce_every,
+            position_prompt,
+            wait_prompt,
+            on_voicemail,
+            ..
+        } => {
+            assert_eq!(queue, "globex");
+            assert_eq!(music.as_deref(), Some("default"));
+            assert!(announce_every.is_none() && position_prompt.is_none());
+            assert!(wait_prompt.is_none() && on_voicemail.is_none());
+        }
+        other => panic!("expected a queue step, got {other:?}"),
+    }
+    assert!(matches!(builtin.steps[1], Step::Hangup { prompt: None }));
+}
+
+#[test]
+fn flow_paths_are_relative_to_the_config_files_directory() {
+    // Read from another directory's point of view, the same file still finds its flows.
+    let text = std::fs::read_to_string(Path::new(GOOD).join("inbound.toml")).unwrap();
+    let elsewhere = Config::load_from_str(&text, "/nonexistent/inbound.toml", no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        elsewhere.contains("/nonexistent/flows/acme.toml: no such flow file"),
+        "{elsewhere}"
+    );
+    let mut config = inbound();
+    assert_eq!(config.base_dir.as_deref(), Some(Path::new(GOOD)));
+    config.base_dir = None;
+    assert!(
+        config.resolve().is_err(),
+        "flows/acme.toml is not in the current directory"
+    );
+}
+
+#[test]
+fn agent_lines_follow_the_catalogs_agent_ids() {
+    let r = inbound().resolve().unwrap();
+    let lines: Vec<(&str, Option<(OriginateTarget, StayOnLine)>)> = r
+        .agent_lines
+        .iter()
+        .map(|(id, line)| {
+            (
+                r.catalog.agent_name(*id),
+                line.as_ref().map(|l| (l.target.clone(), l.stay_on_line)),
+            )
+        })
+        .collect();
+    let sip = |user: &str, domain: Option<&str>| OriginateTarget::SipUser {
+        user: user.to_owned(),
+        domain: domain.map(str::to_owned),
+    };
+    assert_eq!(
+        lines,
+        [
+            (
+                "1001",
+                Some((sip("1001", Some("pbx.acme.example")), StayOnLine::Always))
+            ),
+            ("chat-1", None),
+            (
+                "2001",
+                Some((sip("2001", None), StayOnLine::WhenWorkWaiting))
+            ),
+        ]
+    );
+    for ((id, _), spec) in r.agent_lines.iter().zip(&r.agents) {
+        assert_eq!(*id, spec.id);
+    }
+}
+
+#[test]
+fn the_new_sections_take_environment_variables() {
+    let env = vars(&[
+        ("SWITCHBOARD_CALLS_RECORDINGS", ""),
+        ("SWITCHBOARD_CALLS_RECORD_FORMAT", "mp3"),
+        ("SWITCHBOARD_CALLS_AGENT_HOLD_MUSIC", "default"),
+        ("SWITCHBOARD_AGENT_STATES_WRAP_UP_S", "0"),
+        ("SWITCHBOARD_AGENT_STATES_SESSION_TIMEOUT_S", "90"),
+        ("SWITCHBOARD_ADMISSION_POOL", "12"),
+        ("SWITCHBOARD_ADMISSION_LIKELY", "0.9"),
+    ]);
+    let c = Config::load_with(None, env).unwrap();
+    let r = c.resolve().unwrap();
+    assert_eq!(r.calls.recordings, None, "\"\" records nothing");
+    assert_eq!(r.calls.record_format, RecordFormat::Mp3);
+    assert_eq!(r.calls.agent_hold_music.as_deref(), Some("default"));
+    assert_eq!(r.agent_timers.wrap_up, Duration::ZERO);
+    assert_eq!(r.agent_timers.session_timeout, Duration::from_secs(90));
+    assert_eq!(r.admission.pool, 12);
+    assert_eq!(r.admission.likely, 0.9);
+}
+
+#[test]
+fn a_bad_variable_of_a_new_section_is_named() {
+    assert_eq!(
+        env_error(
+            "[agent_states]\nheartbeat_interval_s = 10\n",
+            &[("SWITCHBOARD_AGENT_STATES_SESSION_TIMEOUT_S", "10")]
+        ),
+        "environment variable SWITCHBOARD_AGENT_STATES_SESSION_TIMEOUT_S: \
+         agent_states.session_timeout_s: 10 is not more than heartbeat_interval_s (10); \
+         expected a longer timeout, or every agent would lose the connection between two heartbeats"
+    );
+    assert_eq!(
+        env_error("", &[("SWITCHBOARD_CALLS_RECORD_FORMAT", "flac")]),
+        "environment variable SWITCHBOARD_CALLS_RECORD_FORMAT: calls.record_format: unknown \
+         record format \"flac\"; expected one of wav, mp3"
+    );
+}
+
+#[test]
+fn the_example_support_flow_resolves_for_a_support_queue() {
+    // The shipped config uses examples/flows/sales.toml; the support flow must keep parsing.
+    let text = "[[queues]]\nname = \"support\"\nflow = \"examples/flows/support.toml\"\n";
+    let r = Config::load_from_str(text, "sb.toml", no_env())
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(r.queue_flows["support"], "support");
 }

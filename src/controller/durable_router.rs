@@ -114,6 +114,7 @@ impl DurableRouter {
             settings,
             queues,
             agents,
+            ..
         } = resolved;
         let mut router = Router::new(settings);
         for queue in queues {

@@ -3,6 +3,7 @@
 //! id-based specs the router works on; [`validate`](QueueSetup::validate) checks what serde
 //! cannot (ranges, references between entries) and names the offending key.
 
+use crate::agents::StayOnLine;
 use crate::model::{Level, MediaType, Priority};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -127,6 +128,10 @@ pub struct QueueSetup {
     /// The highest tier level (penalty) offered at first; absent means all levels.
     #[serde(default)]
     pub max_tier_level: Option<u32>,
+    /// The queue's contact flow file, relative to the config file's directory; absent means
+    /// the built-in flow (waiting with music, no prompts).
+    #[serde(default)]
+    pub flow: Option<String>,
 }
 
 fn default_tenant() -> String {
@@ -250,6 +255,13 @@ pub struct AgentSetup {
     /// Queues the agent serves, with tier level (penalty) and position.
     #[serde(default)]
     pub queues: Vec<MembershipSetup>,
+    /// The agent's SIP user (`user` or `user@domain`) that voice contacts ring; absent means
+    /// the agent takes non-voice contacts only.
+    #[serde(default)]
+    pub sip: Option<String>,
+    /// Whether the agent's phone leg stays up between contacts.
+    #[serde(default)]
+    pub stay_on_line: StayOnLine,
 }
 
 fn default_slots() -> BTreeMap<MediaType, u8> {
@@ -373,6 +385,7 @@ impl QueueSetup {
             relax: Vec::new(),
             tier_rules: None,
             max_tier_level: None,
+            flow: None,
         }
     }
 
@@ -490,6 +503,8 @@ impl AgentSetup {
             attributes: BTreeMap::new(),
             slots: default_slots(),
             queues: Vec::new(),
+            sip: None,
+            stay_on_line: StayOnLine::Never,
         }
     }
 
