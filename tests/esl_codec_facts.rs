@@ -14,7 +14,7 @@ use switchboard::media::freeswitch::transcript::Transcript;
 fn fixtures_dir() -> PathBuf {
     std::env::var_os("SWITCHBOARD_ESL_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/esl"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/esl"))
 }
 
 fn raw(name: &str) -> Vec<u8> {

@@ -15,7 +15,7 @@ use switchboard::media::freeswitch::transcript::{Entry, Transcript};
 fn fixtures_dir() -> PathBuf {
     std::env::var_os("SWITCHBOARD_ESL_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/esl"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/esl"))
 }
 
 /// Every capture's name, sorted; the suite fails loudly if the fixtures are missing.

@@ -48,7 +48,7 @@ use tokio::net::{TcpListener, TcpStream};
 fn fixtures_dir() -> PathBuf {
     std::env::var_os("SWITCHBOARD_ESL_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/esl"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/esl"))
 }
 
 fn captures() -> Vec<String> {

@@ -14,7 +14,7 @@ use switchboard::rtp::{
 fn fixture() -> PathBuf {
     std::env::var_os("SWITCHBOARD_ARI_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/ari"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ari"))
         .join("d_external_media_rtp.jsonl")
 }
 

@@ -15,7 +15,7 @@ pub const PASSWORD: &str = "secret";
 pub fn fixtures_dir() -> PathBuf {
     std::env::var_os("SWITCHBOARD_ARI_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/ari"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ari"))
 }
 
 /// Every transcript's file name, sorted; fails loudly if the fixtures are missing.
