@@ -695,6 +695,8 @@ impl Router {
             a.connected.retain(|c| *c != contact);
         }
         self.release_slot(agent, contact, media);
+        // Relax and tier timers that fell due while it was connected were dropped: re-arm.
+        self.schedule_queue_timers(now, contact);
         self.requeue(now, contact);
         self.dispatch_agent(now, agent);
         Ok(())
