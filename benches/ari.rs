@@ -54,9 +54,7 @@ const SAMPLE: &[(&str, usize)] = &[
 fn fixtures() -> Vec<Vec<u8>> {
     let dir = std::env::var_os("SWITCHBOARD_ARI_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ari")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ari"));
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return out;

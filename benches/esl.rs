@@ -3,25 +3,36 @@
 //! Codec half: the captures' events (fixtures/esl, plain and json), repeated into a large
 //! in-memory stream, fed to the sans-IO [`Decoder`] in 64 KiB reads (as a socket would give
 //! them); each frame's event is parsed and its name and Unique-ID read, which is what the
-//! FreeSWITCH handler does with every event. The end-to-end half (Switchboard's client and
-//! freeswitch-esl-tokio's over loopback TCP) comes with the client; its fields print NA.
+//! FreeSWITCH handler does with every event.
+//!
+//! End-to-end half: a local TCP server (a thread of this benchmark) greets, accepts `auth`,
+//! accepts the `event plain ALL` subscription, then streams the captures' plain events and
+//! closes; Switchboard's [`EslClient`] and freeswitch-esl-tokio's client each read the whole
+//! stream, counting events delivered to their consumer (name and Unique-ID read, as the
+//! handler does). Neither may drop an event (the peer is told to block on overflow).
 //!
 //! Ends with one line:
 //! `esl: codec_plain_events_per_s=… codec_json_events_per_s=… codec_plain_mb_per_s=…
-//! client_plain_events_per_s=NA peer_plain_events_per_s=NA esl_vs_freeswitch_esl_tokio=NA`
+//! client_plain_events_per_s=… peer_plain_events_per_s=… esl_vs_freeswitch_esl_tokio=…`
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::io::{Read, Write};
+
 use bytes::Bytes;
-use switchboard::media::freeswitch::codec::{ContentType, Decoder, Limits, split_frames};
+use switchboard::media::freeswitch::codec::{
+    ContentType, Decoder, EventFormat, Limits, split_frames,
+};
+use switchboard::media::freeswitch::{ClientConfig, EslClient};
 
 /// fixtures/esl, beside the repository (or where SWITCHBOARD_ESL_FIXTURES says).
 fn fixtures_dir() -> PathBuf {
     std::env::var_os("SWITCHBOARD_ESL_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/esl"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/esl"))
 }
 
 /// Every event frame of the captures with this content type, in capture order.
@@ -148,6 +159,103 @@ fn show(what: &str, r: &Rate) {
     );
 }
 
+/// Reads one command (up to its blank line) from a blocking socket.
+fn read_command(s: &mut std::net::TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\n\n") {
+        match s.read(&mut byte) {
+            Ok(1) => out.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A one-connection ESL server on a thread: greeting, auth, subscription, then `stream`, then
+/// close. Returns its port.
+fn serve_once(stream: Arc<Vec<u8>>) -> (u16, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let thread = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let _ = s.set_nodelay(true);
+        s.write_all(b"Content-Type: auth/request\n\n")
+            .expect("greet");
+        let auth = read_command(&mut s);
+        assert!(auth.starts_with("auth "), "{auth:?}");
+        s.write_all(b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n")
+            .expect("auth reply");
+        let sub = read_command(&mut s);
+        assert!(sub.starts_with("event plain"), "{sub:?}");
+        s.write_all(
+            b"Content-Type: command/reply\nReply-Text: +OK event listener enabled plain\n\n",
+        )
+        .expect("subscribe reply");
+        for chunk in stream.chunks(256 * 1024) {
+            if s.write_all(chunk).is_err() {
+                return;
+            }
+        }
+        let _ = s.shutdown(std::net::Shutdown::Both);
+    });
+    (port, thread)
+}
+
+/// Switchboard's client over loopback: events per second delivered to the consumer.
+async fn client_rate(stream: Arc<Vec<u8>>, expected: usize) -> f64 {
+    let (port, server) = serve_once(stream);
+    let mut config = ClientConfig::new(&format!("127.0.0.1:{port}"), "ClueCon");
+    config.format = EventFormat::Plain;
+    config.events = vec!["ALL".into()];
+    let start = Instant::now();
+    let (_client, mut events) = EslClient::connect(&config).await.expect("client connects");
+    let mut n = 0usize;
+    while let Ok(event) = events.recv().await {
+        black_box(event.name());
+        black_box(event.header_raw("Unique-ID"));
+        n += 1;
+    }
+    let t = start.elapsed().as_secs_f64();
+    server.join().expect("server");
+    assert_eq!(n, expected, "Switchboard's client delivered every event");
+    n as f64 / t
+}
+
+/// freeswitch-esl-tokio's client over loopback, told to block (not drop) on overflow.
+async fn peer_rate(stream: Arc<Vec<u8>>, expected: usize) -> f64 {
+    use freeswitch_esl_tokio::{EslConnectOptions, EventOverflow};
+    let (port, server) = serve_once(stream);
+    let options = EslConnectOptions::default()
+        .with_event_queue_size(4096)
+        .with_event_overflow(EventOverflow::BlockFor(Duration::from_secs(60)));
+    let start = Instant::now();
+    let (client, mut events) = freeswitch_esl_tokio::EslClient::connect_with_options(
+        "127.0.0.1",
+        port,
+        "ClueCon",
+        options,
+    )
+    .await
+    .expect("peer connects");
+    client
+        .subscribe_events_raw(freeswitch_esl_tokio::EventFormat::Plain, "ALL")
+        .await
+        .expect("peer subscribes");
+    let mut n = 0usize;
+    while let Some(event) = events.recv().await {
+        let Ok(event) = event else { break };
+        black_box(event.header_str("Event-Name"));
+        black_box(event.header_str("Unique-ID"));
+        n += 1;
+    }
+    let t = start.elapsed().as_secs_f64();
+    server.join().expect("server");
+    assert_eq!(client.dropped_event_count(), 0, "the peer dropped events");
+    assert_eq!(n, expected, "the peer delivered every event");
+    n as f64 / t
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument, if any, is ignored (one benchmark).
     let plain = event_frames(ContentType::EventPlain);
@@ -193,12 +301,38 @@ fn main() {
     show("codec plain (decoder, 64 KiB reads)", &plain_rate);
     show("codec json  (decoder, 64 KiB reads)", &json_rate);
     show("codec plain (split_frames, shared memory)", &split_rate);
+
+    // End to end over loopback TCP, the same stream for both clients, best of three each.
+    let e2e_events: usize = std::env::var("ESL_E2E_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut e2e = Vec::with_capacity(e2e_events * 2600);
+    for f in plain.iter().cycle().take(e2e_events) {
+        e2e.extend_from_slice(f);
+    }
+    let e2e = Arc::new(e2e);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mut ours, mut peer) = (0f64, 0f64);
+    for _ in 0..3 {
+        ours = ours.max(rt.block_on(client_rate(e2e.clone(), e2e_events)));
+        peer = peer.max(rt.block_on(peer_rate(e2e.clone(), e2e_events)));
+    }
+    println!(
+        "end to end: {e2e_events} plain events, {} MB: Switchboard {ours:.0} events/s, freeswitch-esl-tokio {peer:.0} events/s (wall)",
+        e2e.len() / 1_000_000
+    );
     // The line's figures are per CPU second of the one core (see thread_cpu_time); on an idle
     // machine they equal the wall-clock figures above.
     println!(
-        "esl: codec_plain_events_per_s={:.0} codec_json_events_per_s={:.0} codec_plain_mb_per_s={:.0} client_plain_events_per_s=NA peer_plain_events_per_s=NA esl_vs_freeswitch_esl_tokio=NA",
+        "esl: codec_plain_events_per_s={:.0} codec_json_events_per_s={:.0} codec_plain_mb_per_s={:.0} client_plain_events_per_s={ours:.0} peer_plain_events_per_s={peer:.0} esl_vs_freeswitch_esl_tokio={:.2}",
         plain_rate.events_cpu,
         json_rate.events_cpu,
-        plain_rate.bytes_cpu / 1e6
+        plain_rate.bytes_cpu / 1e6,
+        ours / peer
     );
 }
