@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use switchboard::config::{CONFIG_PATH_VAR, Config};
+use switchboard::controller::telephony::TelephonySetup;
 use switchboard::controller::{Controller, DurableRouter};
 use switchboard::logging::{self, LogFormat};
 use switchboard::model::Timestamp;
@@ -54,6 +55,12 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Create the first administrator API key of a client and print it (shown once).
+    Keys {
+        /// The client (tenant).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
     /// Run an emulated media switch on its own, for trying Switchboard without one.
     Emulate {
         /// Which switch to emulate.
@@ -64,6 +71,19 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum EmulatedSwitch {
+    /// FreeSWITCH's Event Socket (ESL), inbound connections on `--listen`.
+    Freeswitch {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8021")]
+        listen: std::net::SocketAddr,
+        /// The Event Socket password.
+        #[arg(long, default_value = "ClueCon")]
+        password: String,
+        /// Hand inbound calls to this outbound-socket server (the dialplan's `socket`), as
+        /// host:port; without it they are parked and announced on inbound connections.
+        #[arg(long)]
+        outbound: Option<String>,
+    },
     /// Asterisk's REST Interface (ARI): HTTP and the events WebSocket.
     Asterisk {
         /// Address to listen on.
@@ -163,9 +183,42 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Keys { ref tenant } => {
+            let config = load_config(&cli)?;
+            init_logging(&cli, &config)?;
+            runtime()?.block_on(async {
+                let store = Store::open_with(&config.store.url, config.store.max_connections)
+                    .await
+                    .context("opening the store")?;
+                let token = switchboard::web::bootstrap_admin_key(&store, tenant)
+                    .await
+                    .with_context(|| format!("creating an administrator key for {tenant}"))?;
+                println!("{token}");
+                eprintln!(
+                    "an administrator key for {tenant}: keep it now, it is not shown again \
+                     (send it as `Authorization: Bearer <key>`)"
+                );
+                store.close().await;
+                Ok(())
+            })
+        }
         Command::Emulate { ref switch } => {
             init_logging(&cli, &Config::default())?;
             match switch {
+                EmulatedSwitch::Freeswitch {
+                    listen,
+                    password,
+                    outbound,
+                } => {
+                    use switchboard::emulator::freeswitch::{EmulatorOptions, run};
+                    let options = match outbound {
+                        Some(target) => EmulatorOptions::with_outbound(password, target),
+                        None => EmulatorOptions::new(password),
+                    };
+                    runtime()?
+                        .block_on(run(*listen, options))
+                        .context("running the FreeSWITCH emulator")
+                }
                 EmulatedSwitch::Asterisk {
                     listen,
                     user,
@@ -214,8 +267,7 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .context("opening the store")?;
     tracing::info!(store = store.url(), "store open, schema up to date");
-    let catalog = resolved.catalog.clone();
-    let (router, rebuilt) = DurableRouter::open(resolved, store, Timestamp::now())
+    let (router, rebuilt) = DurableRouter::open(resolved.clone(), store.clone(), Timestamp::now())
         .await
         .context("rebuilding the queues")?;
     tracing::info!(
@@ -225,8 +277,17 @@ async fn serve(config: Config) -> Result<()> {
         customers = rebuilt.customers,
         "queues rebuilt from the store"
     );
-    let (controller, task) = Controller::spawn(router);
-    let app = switchboard::web::router(controller, catalog);
+    let (controller, task) = if resolved.handlers.is_empty() {
+        tracing::info!("no [[handlers]] configured: routing only, no calls");
+        Controller::spawn(router)
+    } else {
+        let setup = TelephonySetup::from_config(&resolved).context("starting the handlers")?;
+        for h in &resolved.handlers {
+            tracing::info!(handler = %h.id, name = h.name, kind = ?h.kind, address = h.address, "handler configured");
+        }
+        Controller::spawn_with_calls(router, setup)
+    };
+    let app = switchboard::web::router(controller, &resolved, store);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

@@ -1,5 +1,6 @@
 //! The HTTP API over the wire: a client on 127.0.0.1 drives a contact from arrival to
-//! completion, reads the queue and the router's explanation, and gets clear errors.
+//! completion, reads the queue and the router's explanation, and gets clear errors. Every
+//! request carries the tenant's bootstrap admin key.
 
 use serde_json::{Value, json};
 use switchboard::config::Config;
@@ -33,6 +34,7 @@ queues = [{ queue = "support", position = 2 }]
 struct Server {
     base: String,
     http: reqwest::Client,
+    token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -43,13 +45,15 @@ impl Server {
         let config = Config::load_from_str(CENTER, "api.toml", Vec::<(String, String)>::new())
             .expect("valid");
         let resolved = config.resolve().expect("resolves");
-        let catalog = resolved.catalog.clone();
         let store = Store::open(&url).await.expect("store");
-        let (router, _) = DurableRouter::open(resolved, store, Timestamp::now())
+        let token = switchboard::web::bootstrap_admin_key(&store, "acme")
+            .await
+            .expect("an admin key");
+        let (router, _) = DurableRouter::open(resolved.clone(), store.clone(), Timestamp::now())
             .await
             .expect("router");
         let (controller, _task) = Controller::spawn(router);
-        let app = switchboard::web::router(controller, catalog);
+        let app = switchboard::web::router(controller, &resolved, store);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binds");
@@ -60,6 +64,7 @@ impl Server {
         Server {
             base: format!("http://{address}"),
             http: reqwest::Client::new(),
+            token,
             _dir: dir,
         }
     }
@@ -68,6 +73,7 @@ impl Server {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
             .json(&body)
             .send()
             .await
@@ -84,6 +90,7 @@ impl Server {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
             .send()
             .await
             .expect("request");
@@ -200,4 +207,44 @@ async fn bad_requests_get_errors_that_say_what_is_wrong() {
         body["error"].as_str().unwrap_or("").contains("is waiting"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn an_agent_accepts_and_hangs_up_through_its_own_routes() {
+    let server = Server::start().await;
+    let (status, _) = server.post("/api/v1/agents/ana/login", json!({})).await;
+    assert_eq!(status, 200);
+    let (status, body) = server.post("/api/v1/agents/ana/heartbeat", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post(
+            "/api/v1/contacts",
+            json!({"queue": "support", "attributes": {"language": "es"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(event_names(&body), vec!["queued", "offered"]);
+    let id = body["id"].as_u64().expect("an id");
+    let (status, body) = server
+        .post("/api/v1/agents/ana/accept", json!({"contact": id}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(event_names(&body), vec!["connected"]);
+    let (status, body) = server
+        .post("/api/v1/agents/bob/hangup", json!({"contact": id}))
+        .await;
+    assert_eq!(status, 409, "not bob's call: {body}");
+    let (status, body) = server
+        .post("/api/v1/agents/ana/hangup", json!({"contact": id}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(event_names(&body), vec!["ended"]);
+    let (status, body) = server
+        .post("/api/v1/agents/ana/break", json!({"reason": "coffee"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post("/api/v1/agents/ana/hangup", json!({"contact": id}))
+        .await;
+    assert_eq!(status, 404, "the contact is over: {body}");
 }

@@ -95,6 +95,40 @@ enum Command {
     Agent(String, AgentAction, oneshot::Sender<Reply<Vec<Output>>>),
     Explain(ContactId, oneshot::Sender<Reply<String>>),
     Queues(oneshot::Sender<Vec<QueueView>>),
+    Agents(oneshot::Sender<Vec<AgentView>>),
+    ContactInfo(ContactId, oneshot::Sender<Option<ContactView>>),
+}
+
+/// An agent as the controller sees it now, for supervisors' listings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentView {
+    /// The agent's name.
+    pub name: String,
+    /// The agent's tenant, where the controller knows it (with the calls side).
+    pub tenant: Option<String>,
+    /// The agent manager's state code (`available`, `break`…); `None` without the calls side.
+    pub state: Option<&'static str>,
+    /// When the agent entered that state, in microseconds since the epoch.
+    pub since_us: Option<i64>,
+    /// Why, for a break or a logout.
+    pub reason: Option<String>,
+}
+
+/// A live contact as the router holds it, for tenant checks and the API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContactView {
+    /// The contact's id.
+    pub id: u64,
+    /// The tenant owning its queue.
+    pub tenant: String,
+    /// Its current queue.
+    pub queue: String,
+    /// Its media type code.
+    pub media: &'static str,
+    /// The router's phase name (waiting, offered, connected…).
+    pub phase: &'static str,
+    /// Agents it is offered to, or the agent it is connected to.
+    pub agents: Vec<String>,
 }
 
 /// What can be done to a contact.
@@ -225,6 +259,16 @@ impl Controller {
     /// Per-queue figures.
     pub async fn queues(&self) -> Result<Vec<QueueView>, Stopped> {
         self.ask(Command::Queues).await
+    }
+
+    /// Every configured agent with its live state (states need the calls side).
+    pub async fn agents(&self) -> Result<Vec<AgentView>, Stopped> {
+        self.ask(Command::Agents).await
+    }
+
+    /// A live contact's tenant, queue, phase and agents; `None` if the router does not hold it.
+    pub async fn contact_info(&self, contact: ContactId) -> Result<Option<ContactView>, Stopped> {
+        self.ask(|reply| Command::ContactInfo(contact, reply)).await
     }
 
     /// Agents' portal notices (screen pops) from now on; `None` without the calls side.
@@ -403,6 +447,14 @@ async fn handle(
             let _ = reply.send(queue_views(router, now));
             Vec::new()
         }
+        Command::Agents(reply) => {
+            let _ = reply.send(agent_views(router, telephony.as_deref()));
+            return 0;
+        }
+        Command::ContactInfo(contact, reply) => {
+            let _ = reply.send(contact_view(router, contact));
+            return 0;
+        }
     };
     if let Some(t) = telephony {
         t.router_outputs(router, now, &outputs).await;
@@ -560,4 +612,46 @@ fn queue_views(router: &DurableRouter, now: Timestamp) -> Vec<QueueView> {
         .collect();
     views.sort_by(|a, b| a.name.cmp(&b.name));
     views
+}
+
+fn agent_views(router: &DurableRouter, telephony: Option<&telephony::Telephony>) -> Vec<AgentView> {
+    let catalog = router.catalog();
+    let mut views: Vec<AgentView> = router
+        .router()
+        .agent_ids()
+        .map(|id| {
+            let calls = telephony.map(telephony::Telephony::calls);
+            let state = calls.and_then(|c| c.agents().state(id));
+            AgentView {
+                name: catalog.agent_name(id).to_owned(),
+                tenant: calls
+                    .and_then(|c| c.agent_tenant(id))
+                    .map(|t| catalog.tenant_name(t).to_owned()),
+                state: state.map(|(s, _, _)| s.code()),
+                since_us: state.map(|(_, at, _)| at.as_micros()),
+                reason: state.and_then(|(_, _, reason)| reason.map(str::to_owned)),
+            }
+        })
+        .collect();
+    views.sort_by(|a, b| a.name.cmp(&b.name));
+    views
+}
+
+fn contact_view(router: &DurableRouter, contact: ContactId) -> Option<ContactView> {
+    let r = router.router();
+    let catalog = router.catalog();
+    let (queue, media, phase) = r.contact_status(contact)?;
+    let tenant = r.queue_spec(queue).ok()?.tenant;
+    Some(ContactView {
+        id: contact.0,
+        tenant: catalog.tenant_name(tenant).to_owned(),
+        queue: catalog.queue_name(queue).to_owned(),
+        media: media.code(),
+        phase,
+        agents: r
+            .contact_agents(contact)
+            .iter()
+            .map(|a| catalog.agent_name(*a).to_owned())
+            .collect(),
+    })
 }

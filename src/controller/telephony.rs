@@ -817,3 +817,99 @@ async fn execute(handler: &dyn MediaHandler, command: &MediaCommand) -> Result<(
         }
     }
 }
+
+/// The calls side could not be set up from the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A FreeSWITCH handler could not start.
+    #[error("handler {name}: {source}")]
+    Freeswitch {
+        /// The handler's name.
+        name: String,
+        /// Why.
+        source: crate::media::freeswitch::HandlerError,
+    },
+    /// An Asterisk handler could not start.
+    #[error("handler {name}: {source}")]
+    Asterisk {
+        /// The handler's name.
+        name: String,
+        /// Why.
+        source: crate::media::asterisk::HandlerError,
+    },
+}
+
+impl TelephonySetup {
+    /// Starts the configured handlers and builds the call core from a resolved
+    /// configuration: what `switchboard serve` runs.
+    pub fn from_config(resolved: &crate::config::Resolved) -> Result<TelephonySetup, SetupError> {
+        use crate::media::HandlerKind;
+        use crate::media::asterisk::{AsteriskConfig, AsteriskHandler, Credentials};
+        use crate::media::freeswitch::{FreeswitchConfig, FreeswitchHandler};
+
+        let mut flows = crate::flow::FlowEngine::new();
+        for flow in &resolved.flows {
+            flows.add_flow(flow.clone());
+        }
+        let mut admission = crate::admission::Admission::new(resolved.admission);
+        for (tenant, trunks) in &resolved.clients {
+            admission.set_client(*tenant, *trunks);
+        }
+        let mut calls = Calls::new(
+            resolved.calls.clone(),
+            flows,
+            crate::agents::AgentManager::new(resolved.agent_timers),
+            admission,
+        );
+        for (agent, line) in &resolved.agent_lines {
+            let Some(line) = line else { continue };
+            let Some(spec) = resolved.agents.iter().find(|a| a.id == *agent) else {
+                continue;
+            };
+            calls.add_agent(*agent, spec.tenant, line.clone());
+        }
+        let (events_tx, events) = mpsc::channel(crate::media::EVENT_QUEUE);
+        let mut handlers: Vec<(Arc<dyn MediaHandler>, f64)> = Vec::new();
+        for h in &resolved.handlers {
+            let handler: Arc<dyn MediaHandler> = match h.kind {
+                HandlerKind::FreeSwitch => {
+                    let mut config = FreeswitchConfig::new(&h.address, h.password.expose());
+                    config.capacity = h.capacity;
+                    config.outbound_listen = h.outbound_listen.map(|a| a.to_string());
+                    let handler = FreeswitchHandler::start(h.id, config, events_tx.clone())
+                        .map_err(|source| SetupError::Freeswitch {
+                            name: h.name.clone(),
+                            source,
+                        })?;
+                    Arc::new(handler)
+                }
+                HandlerKind::Asterisk => {
+                    let credentials = Credentials::Basic {
+                        user: h.user.clone().unwrap_or_else(|| "switchboard".to_owned()),
+                        password: h.password.expose().to_owned(),
+                    };
+                    let app = h.app.clone().unwrap_or_else(|| "switchboard".to_owned());
+                    let mut config = AsteriskConfig::new(h.id, &h.address, &app, credentials);
+                    config.capacity = h.capacity;
+                    let handler =
+                        AsteriskHandler::start(config, events_tx.clone()).map_err(|source| {
+                            SetupError::Asterisk {
+                                name: h.name.clone(),
+                                source,
+                            }
+                        })?;
+                    Arc::new(handler)
+                }
+            };
+            handlers.push((handler, h.weight));
+        }
+        Ok(TelephonySetup {
+            calls,
+            handlers,
+            numbers: resolved.numbers.clone(),
+            queue_flows: resolved.queue_flows.clone(),
+            events,
+        })
+    }
+}

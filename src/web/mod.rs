@@ -1,169 +1,187 @@
-//! The HTTP API (axum): contacts in, offers and state out. Handlers only talk to the
-//! [`Controller`]; they hold no state of their own.
+//! The HTTP API (axum): contacts in, offers, agents' actions, supervisors' views, records and
+//! credentials out. Every `/api/v1` route is authenticated ([`auth`]) and scoped to the
+//! caller's tenant. Handlers talk to the [`Controller`] and the [`Store`]; the only state they
+//! keep of their own is the bounded cache of verified credentials.
+//!
+//! Routes, by module: [`contacts`] (contacts and queues), [`agents`] (an agent's own actions),
+//! [`events`] (an agent's live notices over SSE), [`supervisors`] (live views), [`records`]
+//! (CDRs, agent history), [`admin`] (API keys and web users).
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+pub mod admin;
+pub mod agents;
+pub mod auth;
+pub mod contacts;
+pub mod error;
+pub mod events;
+pub mod records;
+pub mod supervisors;
 
-use crate::controller::{AgentAction, CommandError, ContactAction, Controller, OutputView};
-use crate::model::{ContactId, MediaType, Priority};
-use crate::routing::{Catalog, ContactSetup, Output};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-/// Names for rendering outputs, shared read-only with the handlers.
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::config::Resolved;
+use crate::controller::{ContactView, Controller};
+use crate::model::{ContactId, Timestamp};
+use crate::routing::Catalog;
+use crate::store::Store;
+
+pub use auth::{BootstrapError, Caller, bootstrap_admin_key};
+pub use error::ApiError;
+
+/// Largest request body accepted (every body here is a small JSON object).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler shares, read-only but for the auth cache.
 #[derive(Clone)]
-struct App {
+pub(crate) struct App {
     controller: Controller,
-    catalog: std::sync::Arc<Catalog>,
+    catalog: Arc<Catalog>,
+    store: Store,
+    /// Agent name → tenant name, from the configuration (the router keeps agents' tenants to
+    /// itself).
+    agent_tenants: Arc<HashMap<String, String>>,
+    auth: Arc<auth::AuthCache>,
 }
 
-/// The API's routes, served by `switchboard serve`.
-pub fn router(controller: Controller, catalog: Catalog) -> Router {
+impl App {
+    /// The tenant of queue `name`, if it exists.
+    fn queue_tenant(&self, name: &str) -> Option<&str> {
+        let id = self.catalog.queue_id(name)?;
+        self.catalog.queue_setup(id).map(|q| q.tenant.as_str())
+    }
+
+    /// Refuses with 404 unless agent `name` exists in the caller's tenant (another tenant's
+    /// agent is reported exactly like a missing one).
+    fn own_agent(&self, caller: &Caller, name: &str) -> Result<(), ApiError> {
+        match self.agent_tenants.get(name) {
+            Some(tenant) if tenant == caller.tenant() => Ok(()),
+            _ => Err(ApiError::NotFound(format!("no agent named {name:?}"))),
+        }
+    }
+
+    /// The live contact `id` if it belongs to the caller's tenant; 404 otherwise.
+    async fn own_contact(&self, caller: &Caller, id: u64) -> Result<ContactView, ApiError> {
+        match self.controller.contact_info(ContactId(id)).await? {
+            Some(view) if view.tenant == caller.tenant() => Ok(view),
+            _ => Err(ApiError::NotFound(format!("no live contact {id}"))),
+        }
+    }
+}
+
+/// The API's routes, served by `switchboard serve`. `resolved` is the configuration the
+/// controller's router was built from (its catalog names queues and agents, its agents carry
+/// their tenants); `store` verifies credentials and holds the records.
+pub fn router(controller: Controller, resolved: &Resolved, store: Store) -> Router {
+    let catalog = resolved.catalog.clone();
+    let agent_tenants = resolved
+        .agents
+        .iter()
+        .map(|a| {
+            (
+                catalog.agent_name(a.id).to_owned(),
+                catalog.tenant_name(a.tenant).to_owned(),
+            )
+        })
+        .collect();
     let app = App {
         controller,
-        catalog: std::sync::Arc::new(catalog),
+        catalog: Arc::new(catalog),
+        store,
+        agent_tenants: Arc::new(agent_tenants),
+        auth: auth::cache(),
     };
+    let api = Router::new()
+        .route("/queues", get(contacts::queues))
+        .route("/contacts", post(contacts::arrive))
+        .route("/contacts/{id}/explain", get(contacts::explain))
+        .route("/contacts/{id}/{action}", post(contacts::action))
+        .route("/agents", get(supervisors::agents))
+        .route("/agents/{name}/events", get(events::agent_events))
+        .route("/agents/{name}/history", get(records::agent_history))
+        .route("/agents/{name}/totals", get(records::agent_totals))
+        .route("/agents/{name}/{action}", post(agents::action))
+        .route("/cdrs", get(records::cdrs))
+        .route("/cdrs/{contact}", get(records::cdr))
+        .route("/cdrs/{contact}/recording", get(records::recording))
+        .route("/keys", post(admin::create_key).get(admin::keys))
+        .route("/keys/{key_id}", delete(admin::revoke_key))
+        .route("/users", post(admin::create_user).get(admin::users))
+        .route("/users/{username}", delete(admin::disable_user))
+        // `route_layer`: only matched routes authenticate, so an unknown path is a plain 404.
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::authenticate,
+        ));
     Router::new()
-        .route("/health", get(health))
-        .route("/api/v1/queues", get(queues))
-        .route("/api/v1/contacts", post(arrive))
-        .route("/api/v1/contacts/{id}/explain", get(explain))
-        .route("/api/v1/contacts/{id}/{action}", post(contact_action))
-        .route("/api/v1/agents/{name}/{action}", post(agent_action))
+        .route("/health", get(contacts::health))
+        .nest("/api/v1", api)
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(app)
 }
 
-/// An API error: a status and a message that says what failed.
-struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+/// `body` as a `T`: an empty body is `T::default()`; otherwise JSON, refused with 422 naming
+/// the field at fault.
+fn parse_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
     }
+    let mut json = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::Unprocessable(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::Unprocessable(format!("invalid JSON body at {path}: {inner}"))
+        }
+    })
 }
 
-impl From<CommandError> for ApiError {
-    fn from(error: CommandError) -> Self {
-        let status = match &error {
-            CommandError::NotFound(_) => StatusCode::NOT_FOUND,
-            CommandError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            CommandError::Conflict(_) => StatusCode::CONFLICT,
-            CommandError::Store(_) | CommandError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        ApiError(status, error.to_string())
+/// A query-string instant: RFC 3339 (`2026-11-22T08:00:00Z`) or microseconds since the epoch.
+fn parse_instant(name: &str, value: &str) -> Result<Timestamp, ApiError> {
+    if let Ok(micros) = value.parse::<i64>() {
+        return Ok(Timestamp(micros));
     }
-}
-
-fn events(app: &App, outputs: &[Output]) -> Vec<OutputView> {
-    outputs
-        .iter()
-        .map(|o| OutputView::of(o, &app.catalog))
-        .collect()
-}
-
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-async fn queues(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
-    let views = app
-        .controller
-        .queues()
-        .await
-        .map_err(|_| ApiError::from(CommandError::Stopped))?;
-    Ok(Json(json!({ "queues": views })))
-}
-
-async fn arrive(
-    State(app): State<App>,
-    Json(setup): Json<ContactSetup>,
-) -> Result<Response, ApiError> {
-    let (id, outputs) = app.controller.arrive(setup).await?;
-    let body = json!({ "id": id.0, "events": events(&app, &outputs) });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-async fn explain(State(app): State<App>, Path(id): Path<u64>) -> Result<String, ApiError> {
-    Ok(app.controller.explain(ContactId(id)).await?)
-}
-
-/// Body of contact actions that need one.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ContactBody {
-    agent: Option<String>,
-    priority: Option<i32>,
-}
-
-async fn contact_action(
-    State(app): State<App>,
-    Path((id, action)): Path<(u64, String)>,
-    body: Option<Json<ContactBody>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let body = body.map(|Json(b)| b).unwrap_or_default();
-    let need_agent = || {
-        body.agent.clone().ok_or_else(|| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                format!("{action} needs {{\"agent\": \"name\"}}"),
-            )
+    value
+        .parse::<jiff::Timestamp>()
+        .map(|t| Timestamp(t.as_microsecond()))
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "parameter {name}: {:?} is neither an RFC 3339 instant (2026-11-22T08:00:00Z) \
+                 nor microseconds since the epoch",
+                value.chars().take(64).collect::<String>()
+            ))
         })
-    };
-    let action = match action.as_str() {
-        "accept" => ContactAction::Accept(need_agent()?),
-        "reject" => ContactAction::Reject(need_agent()?),
-        "abandon" => ContactAction::Abandon,
-        "complete" => ContactAction::Complete,
-        "callback" => ContactAction::Callback,
-        "priority" => ContactAction::Priority(Priority(body.priority.ok_or_else(|| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                "priority needs {\"priority\": n}".to_owned(),
-            )
-        })?)),
-        other => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "unknown contact action {other:?}; expected accept, reject, abandon, complete, callback or priority"
-                ),
-            ));
-        }
-    };
-    let outputs = app.controller.contact(ContactId(id), action).await?;
-    Ok(Json(json!({ "events": events(&app, &outputs) })))
 }
 
-/// Body of agent actions: an optional media type.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AgentBody {
-    media: Option<MediaType>,
-}
-
-async fn agent_action(
-    State(app): State<App>,
-    Path((name, action)): Path<(String, String)>,
-    body: Option<Json<AgentBody>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let media = body.and_then(|Json(b)| b.media);
-    let action = match action.as_str() {
-        "login" => AgentAction::LogIn,
-        "logout" => AgentAction::LogOut,
-        "ready" => AgentAction::Ready(media),
-        "not-ready" => AgentAction::NotReady(media),
-        other => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "unknown agent action {other:?}; expected login, logout, ready or not-ready"
-                ),
-            ));
+/// The pairs of a query string, refusing names outside `allowed` and repeated names with 400.
+fn parse_query(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let mut out = HashMap::new();
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if !allowed.contains(&name.as_ref()) {
+            return Err(ApiError::BadRequest(format!(
+                "unknown parameter {:?}; expected {}",
+                name.chars().take(64).collect::<String>(),
+                allowed.join(", ")
+            )));
         }
-    };
-    let outputs = app.controller.agent(&name, action).await?;
-    Ok(Json(json!({ "events": events(&app, &outputs) })))
+        if out
+            .insert(name.clone().into_owned(), value.into_owned())
+            .is_some()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "parameter {name} is given twice"
+            )));
+        }
+    }
+    Ok(out)
 }
