@@ -98,8 +98,7 @@ fn event_socket_listens_on_127_0_0_1_port_8021_with_a_loopback_acl() {
     );
     // The default password ships so that the file works as copied; the guide has it changed.
     assert_eq!(p.get("password").map(String::as_str), Some("ClueCon"));
-    let guide =
-        std::fs::read_to_string(root().join("docs/deploying-beside-freeswitch.md")).unwrap();
+    let guide = std::fs::read_to_string(root().join("README.md")).unwrap();
     assert!(guide.contains("ClueCon") && guide.contains("event_socket.conf.xml"));
 }
 
