@@ -15,7 +15,7 @@ use switchboard::controller::{Controller, ControllerTask, DurableRouter};
 use switchboard::emulator::asterisk::{Emulator, EmulatorOptions};
 use switchboard::flow::{Flow, FlowEngine};
 use switchboard::media::asterisk::{AsteriskConfig, AsteriskHandler, BackoffPolicy, Credentials};
-use switchboard::media::{HandlerId, MediaHandler, OriginateTarget};
+use switchboard::media::{HandlerEvent, HandlerId, MediaHandler, OriginateTarget};
 use switchboard::model::Timestamp;
 use switchboard::store::{Cdr, CdrFilter, Store};
 use tokio::sync::mpsc;
@@ -70,10 +70,45 @@ pub async fn controller(
     config: &str,
     phones: &[(&str, &str)],
 ) -> (Controller, ControllerTask) {
+    let sockets_before = emu.sockets();
+    let base_url = emu.base_url();
+    let started = controller_with(store, config, phones, move |events_tx| {
+        let mut ari = AsteriskConfig::new(
+            HandlerId(1),
+            &base_url,
+            "cc",
+            Credentials::Basic {
+                user: "cc".into(),
+                password: PASSWORD.into(),
+            },
+        );
+        ari.backoff = BackoffPolicy {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(400),
+        };
+        let handler = AsteriskHandler::start(ari, events_tx).expect("handler starts");
+        Arc::new(handler)
+    })
+    .await;
+    // Asterisk sends a call into Stasis only while the application's socket is connected.
+    let start = std::time::Instant::now();
+    while emu.sockets() <= sockets_before && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started
+}
+
+/// A controller (with the calls side) for `config` on `store`, with the one handler `start`
+/// makes from the events channel.
+pub async fn controller_with(
+    store: Store,
+    config: &str,
+    phones: &[(&str, &str)],
+    start: impl FnOnce(mpsc::Sender<HandlerEvent>) -> Arc<dyn MediaHandler>,
+) -> (Controller, ControllerTask) {
     let config = Config::load_from_str(config, "test.toml", Vec::<(String, String)>::new())
         .expect("the test center is valid");
     let resolved = config.resolve().expect("resolves");
-    let sockets_before = emu.sockets();
     let (router, _) = DurableRouter::open(resolved, store, Timestamp::now())
         .await
         .expect("router opens");
@@ -118,23 +153,8 @@ pub async fn controller(
             },
         );
     }
-
     let (events_tx, events) = mpsc::channel(4096);
-    let mut ari = AsteriskConfig::new(
-        HandlerId(1),
-        &emu.base_url(),
-        "cc",
-        Credentials::Basic {
-            user: "cc".into(),
-            password: PASSWORD.into(),
-        },
-    );
-    ari.backoff = BackoffPolicy {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(400),
-    };
-    let handler = AsteriskHandler::start(ari, events_tx).expect("handler starts");
-    let handler: Arc<dyn MediaHandler> = Arc::new(handler);
+    let handler = start(events_tx);
     let setup = TelephonySetup {
         calls,
         handlers: vec![(handler, 1.0)],
@@ -142,13 +162,7 @@ pub async fn controller(
         queue_flows: BTreeMap::from([("sales".to_owned(), "sales".to_owned())]),
         events,
     };
-    let (controller, task) = Controller::spawn_with_calls(router, setup);
-    // Asterisk sends a call into Stasis only while the application's socket is connected.
-    let start = std::time::Instant::now();
-    while emu.sockets() <= sockets_before && start.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (controller, task)
+    Controller::spawn_with_calls(router, setup)
 }
 
 /// Every record of `acme`, once there are at least `n` (or `limit` has passed).
