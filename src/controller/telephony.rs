@@ -28,6 +28,9 @@ use super::calls::{
 /// Commands waiting for one handler before the controller waits (backpressure).
 pub const HANDLER_QUEUE: usize = 4096;
 
+/// Agent state changes kept while the store is down before the oldest are dropped.
+pub const MAX_UNSTORED_STATES: usize = 10_000;
+
 /// Notices kept for slow portal readers; a reader that falls further behind is told it lagged.
 pub const NOTICE_BACKLOG: usize = 1024;
 
@@ -662,7 +665,16 @@ impl Telephony {
             {
                 Ok(()) => self.agent_changes.clear(),
                 Err(error) => {
-                    tracing::error!(%error, "agent states not stored yet; retrying later")
+                    tracing::error!(%error, "agent states not stored yet; retrying later");
+                    // A store down for long must not grow memory without bound: the oldest go.
+                    let excess = self.agent_changes.len().saturating_sub(MAX_UNSTORED_STATES);
+                    if excess > 0 {
+                        self.agent_changes.drain(..excess);
+                        tracing::error!(
+                            lost = excess,
+                            "agent state changes dropped: the store is down"
+                        );
+                    }
                 }
             }
         }
