@@ -21,6 +21,8 @@ fn every_command_has_help() {
         vec!["migrate", "--help"],
         vec!["check", "--help"],
         vec!["emulate", "asterisk", "--help"],
+        vec!["emulate", "freeswitch", "--help"],
+        vec!["keys", "--help"],
     ] {
         let out = switchboard().args(&args).output().expect("runs");
         assert!(out.status.success(), "{args:?}");
