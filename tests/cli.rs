@@ -272,3 +272,36 @@ fn emulate_asterisk_serves_ari_to_its_user_only() {
     let _ = child.wait();
     assert_eq!((ok, refused), (200, 401));
 }
+
+#[test]
+fn keys_prints_a_first_administrator_key_once() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n",
+            dir.path().join("sb.db").display()
+        ),
+    )
+    .expect("writes");
+    let run = || {
+        switchboard()
+            .arg("--config")
+            .arg(&config)
+            .args(["keys", "--tenant", "acme"])
+            .output()
+            .expect("runs")
+    };
+    let first = run();
+    assert!(first.status.success(), "{first:?}");
+    let token = String::from_utf8_lossy(&first.stdout);
+    assert!(token.trim().starts_with("sb_"), "{token}");
+    // A tenant that has an administrator key gets no second one this way.
+    let second = run();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("acme"),
+        "{second:?}"
+    );
+}
