@@ -202,7 +202,10 @@ pub(crate) fn find_block_end(buf: &[u8], from: usize, kind: BlockKind) -> Result
     match kind {
         BlockKind::Frame => {
             // FreeSWITCH ends every header line with a bare LF (README: "CR never appears").
-            match memchr::memmem::find(&buf[from..], b"\n\n") {
+            // A frame's outer block is two or three short lines, so stepping from newline to
+            // newline beats building a substring searcher for every frame.
+            let rest = &buf[from..];
+            match memchr::memchr_iter(b'\n', rest).find(|&i| rest.get(i + 1) == Some(&b'\n')) {
                 Some(i) => Ok(from + i + 2),
                 None => Err(buf.len().saturating_sub(1).max(from)),
             }

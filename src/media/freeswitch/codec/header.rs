@@ -135,8 +135,8 @@ pub(crate) fn check_utf8(bytes: &[u8]) -> Result<(), usize> {
 /// `Err((start, end))` is a line without a colon.
 ///
 /// This is the hot loop of the codec (a plain event is about 70 such lines), so it classifies
-/// sixteen bytes at a time ([`separators`]) rather than calling a search per line: with values
-/// URL-encoded, the only raw `:` of a line is its separator.
+/// sixty-four bytes at a time ([`separators`]) rather than calling a search per line: with
+/// values URL-encoded, the only raw `:` of a line is its separator.
 pub(crate) fn index_section(
     buf: &[u8],
     headers: &mut Vec<HeaderSpan>,
@@ -146,17 +146,17 @@ pub(crate) fn index_section(
         colon: usize::MAX,
         high: 0,
     };
-    let mut chunks = buf.chunks_exact(16);
+    let mut chunks = buf.chunks_exact(BLOCK);
     let mut base = 0;
     for chunk in &mut chunks {
-        let block = <&[u8; 16]>::try_from(chunk).unwrap_or(&[0; 16]);
+        let block = <&[u8; BLOCK]>::try_from(chunk).unwrap_or(&[0; BLOCK]);
         if let Some(end) = scan.block(buf, headers, base, separators(block))? {
             return Ok((end, scan.high == 0));
         }
-        base += 16;
+        base += BLOCK;
     }
     // The tail, padded with NUL, which is neither separator.
-    let mut last = [0u8; 16];
+    let mut last = [0u8; BLOCK];
     last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
     if let Some(end) = scan.block(buf, headers, base, separators(&last))? {
         return Ok((end, scan.high == 0));
@@ -167,38 +167,49 @@ pub(crate) fn index_section(
     Ok((buf.len(), scan.high == 0))
 }
 
+/// Bytes classified at once by [`index_section`]: four SSE2 vectors, one bit each in a `u64`.
+const BLOCK: usize = 64;
+
 /// Bit masks (bit n for byte n) of the newlines, of the newlines and colons, and of the bytes
-/// above 0x7F, of 16 bytes.
+/// above 0x7F, of [`BLOCK`] bytes.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn separators(block: &[u8; 16]) -> (u32, u32, u32) {
+fn separators(block: &[u8; BLOCK]) -> (u64, u64, u64) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    // SAFETY: the load reads the 16 bytes `block` refers to (unaligned loads are allowed);
-    // SSE2 is part of the x86_64 baseline, so every intrinsic here is available.
-    unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast());
-        let newlines = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
-        let colons = _mm_cmpeq_epi8(v, _mm_set1_epi8(b':' as i8));
-        (
-            _mm_movemask_epi8(newlines) as u32,
-            _mm_movemask_epi8(_mm_or_si128(newlines, colons)) as u32,
-            _mm_movemask_epi8(v) as u32,
-        )
+    let (mut newlines, mut any, mut high) = (0u64, 0u64, 0u64);
+    for (k, lane) in block.chunks_exact(16).enumerate() {
+        // SAFETY: the load reads the 16 bytes of `lane` (unaligned loads are allowed); SSE2 is
+        // part of the x86_64 baseline, so every intrinsic here is available.
+        let (n, a, h) = unsafe {
+            let v = _mm_loadu_si128(lane.as_ptr().cast());
+            let nl = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+            let colons = _mm_cmpeq_epi8(v, _mm_set1_epi8(b':' as i8));
+            (
+                _mm_movemask_epi8(nl) as u16,
+                _mm_movemask_epi8(_mm_or_si128(nl, colons)) as u16,
+                _mm_movemask_epi8(v) as u16,
+            )
+        };
+        let shift = 16 * k;
+        newlines |= u64::from(n) << shift;
+        any |= u64::from(a) << shift;
+        high |= u64::from(h) << shift;
     }
+    (newlines, any, high)
 }
 
 /// Bit masks (bit n for byte n) of the newlines, of the newlines and colons, and of the bytes
-/// above 0x7F, of 16 bytes.
+/// above 0x7F, of [`BLOCK`] bytes.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn separators(block: &[u8; 16]) -> (u32, u32, u32) {
-    let (mut newlines, mut any, mut high) = (0u32, 0u32, 0u32);
+fn separators(block: &[u8; BLOCK]) -> (u64, u64, u64) {
+    let (mut newlines, mut any, mut high) = (0u64, 0u64, 0u64);
     for (n, &b) in block.iter().enumerate() {
-        newlines |= u32::from(b == b'\n') << n;
-        any |= u32::from(b == b'\n' || b == b':') << n;
-        high |= u32::from(b > 0x7f) << n;
+        newlines |= u64::from(b == b'\n') << n;
+        any |= u64::from(b == b'\n' || b == b':') << n;
+        high |= u64::from(b > 0x7f) << n;
     }
     (newlines, any, high)
 }
@@ -208,7 +219,7 @@ fn separators(block: &[u8; 16]) -> (u32, u32, u32) {
 struct SectionScan {
     line_start: usize,
     colon: usize,
-    high: u32,
+    high: u64,
 }
 
 impl SectionScan {
@@ -219,7 +230,7 @@ impl SectionScan {
         buf: &[u8],
         headers: &mut Vec<HeaderSpan>,
         base: usize,
-        (newlines, mut mask, high): (u32, u32, u32),
+        (newlines, mut mask, high): (u64, u64, u64),
     ) -> Result<Option<usize>, (usize, usize)> {
         self.high |= high;
         while mask != 0 {
