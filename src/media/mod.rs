@@ -10,6 +10,7 @@
 pub mod asterisk;
 mod command;
 mod event;
+mod event_sender;
 pub mod freeswitch;
 mod handler;
 mod pool;
@@ -19,6 +20,7 @@ pub use command::{
     RecordFormat, RecordTarget,
 };
 pub use event::{AmdResult, HandlerEvent, LegDirection, MediaEvent};
+pub use event_sender::EventSender;
 pub use handler::{
     CommandOutcome, ConferenceMember, HandlerId, HandlerKind, HandlerLoad, LegId, LegSnapshot,
     MediaError, MediaFuture, MediaHandler,

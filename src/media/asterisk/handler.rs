@@ -14,11 +14,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::media::{
-    CONTACT_VARIABLE, CommandOutcome, ConferenceMember, HandlerEvent, HandlerId, HandlerKind,
-    HandlerLoad, LegId, LegSnapshot, MediaCommand, MediaError, MediaEvent, MediaFuture,
-    MediaHandler,
+    CONTACT_VARIABLE, CommandOutcome, ConferenceMember, EventSender, HandlerEvent, HandlerId,
+    HandlerKind, HandlerLoad, LegId, LegSnapshot, MediaCommand, MediaError, MediaEvent,
+    MediaFuture, MediaHandler,
 };
-use crate::model::{ContactId, Timestamp};
+use crate::model::ContactId;
 
 use super::client::{AriClient, AriConfig, AriError, Credentials, ExternalMediaParams};
 use super::event::{EventDecoder, EventKind};
@@ -79,7 +79,7 @@ struct Shared {
     state: Mutex<AdapterState>,
     connected: AtomicBool,
     capacity: u32,
-    events: mpsc::Sender<HandlerEvent>,
+    events: EventSender,
 }
 
 impl Shared {
@@ -89,56 +89,14 @@ impl Shared {
     }
 
     /// Emits from a command's future without waiting: the controller may be the one awaiting
-    /// the command, so waiting for room in its queue could deadlock. When the queue is full the
-    /// events are handed to a task that waits for room (never dropped).
+    /// the command, so waiting for room in its queue could deadlock ([`EventSender`] keeps the
+    /// order).
     fn emit_from_command(&self, events: Vec<MediaEvent>) {
-        let mut rest = events.into_iter();
-        while let Some(event) = rest.next() {
-            let e = HandlerEvent {
-                handler: self.id,
-                at: Timestamp::now(),
-                event,
-            };
-            match self.events.try_send(e) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(e)) => {
-                    let tx = self.events.clone();
-                    let id = self.id;
-                    let later: Vec<MediaEvent> = rest.collect();
-                    tokio::spawn(async move {
-                        if tx.send(e).await.is_err() {
-                            return;
-                        }
-                        for event in later {
-                            let e = HandlerEvent {
-                                handler: id,
-                                at: Timestamp::now(),
-                                event,
-                            };
-                            if tx.send(e).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
-                    return;
-                }
-            }
-        }
+        self.events.emit_nowait(events);
     }
 
     async fn emit(&self, events: Vec<MediaEvent>) -> bool {
-        for event in events {
-            let e = HandlerEvent {
-                handler: self.id,
-                at: Timestamp::now(),
-                event,
-            };
-            if self.events.send(e).await.is_err() {
-                return false;
-            }
-        }
-        true
+        self.events.emit(events).await
     }
 }
 
@@ -191,7 +149,7 @@ impl AsteriskHandler {
             state: Mutex::new(AdapterState::new(&config.app)),
             connected: AtomicBool::new(false),
             capacity: config.capacity,
-            events,
+            events: EventSender::new(config.handler, events),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(run_connection(shared.clone(), config, stopped));

@@ -22,10 +22,10 @@ use tokio::task::JoinHandle;
 
 use crate::media::asterisk::{Backoff, BackoffPolicy};
 use crate::media::{
-    CONTACT_VARIABLE, CommandOutcome, HandlerEvent, HandlerId, HandlerKind, HandlerLoad, LegId,
-    LegSnapshot, MediaCommand, MediaError, MediaEvent, MediaFuture, MediaHandler,
+    CONTACT_VARIABLE, CommandOutcome, EventSender, HandlerEvent, HandlerId, HandlerKind,
+    HandlerLoad, LegId, LegSnapshot, MediaCommand, MediaError, MediaEvent, MediaFuture,
+    MediaHandler,
 };
-use crate::model::Timestamp;
 
 use super::client::{ClientConfig, ClientError, EslClient, EventStream, Lag};
 use super::codec::{EventFormat, Limits};
@@ -111,7 +111,7 @@ struct Shared {
     capacity: u32,
     api_timeout: Duration,
     originate_grace: Duration,
-    events: mpsc::Sender<HandlerEvent>,
+    events: EventSender,
 }
 
 impl Shared {
@@ -131,55 +131,14 @@ impl Shared {
         *self.client.lock().unwrap_or_else(|p| p.into_inner()) = client;
     }
 
-    fn event(&self, event: MediaEvent) -> HandlerEvent {
-        HandlerEvent {
-            handler: self.id,
-            at: Timestamp::now(),
-            event,
-        }
-    }
-
     /// Emits without waiting, from a command's future or a side task: the controller may be
-    /// the one awaiting, so waiting for room could deadlock. A full queue hands the rest to a
-    /// task that waits for room (never dropped).
+    /// the one awaiting, so waiting for room could deadlock ([`EventSender`] keeps the order).
     fn emit_nowait(&self, events: Vec<MediaEvent>) {
-        let mut rest = events.into_iter();
-        while let Some(event) = rest.next() {
-            match self.events.try_send(self.event(event)) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(first)) => {
-                    let tx = self.events.clone();
-                    let id = self.id;
-                    let later: Vec<MediaEvent> = rest.collect();
-                    tokio::spawn(async move {
-                        if tx.send(first).await.is_err() {
-                            return;
-                        }
-                        for event in later {
-                            let e = HandlerEvent {
-                                handler: id,
-                                at: Timestamp::now(),
-                                event,
-                            };
-                            if tx.send(e).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
-                    return;
-                }
-            }
-        }
+        self.events.emit_nowait(events);
     }
 
     async fn emit(&self, events: Vec<MediaEvent>) -> bool {
-        for event in events {
-            if self.events.send(self.event(event)).await.is_err() {
-                return false;
-            }
-        }
-        true
+        self.events.emit(events).await
     }
 }
 
@@ -232,7 +191,7 @@ impl FreeswitchHandler {
             capacity: config.capacity,
             api_timeout: config.api_timeout,
             originate_grace: config.originate_grace,
-            events,
+            events: EventSender::new(id, events),
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
