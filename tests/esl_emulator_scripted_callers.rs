@@ -1,13 +1,17 @@
 //! Scripted inbound callers: a SIP call to a number arrives, presses digits after a delay and
 //! hangs up after a delay; it is parked and announced by events on inbound connections, or
-//! handed to Switchboard's outbound event socket server.
+//! handed to Switchboard's outbound event socket server. Scripted softphones: a directory
+//! user registers, is then reachable as `user/<n>`, and unregisters.
 
 mod esl_emulator_support;
 
 use std::time::Duration;
 
 use esl_emulator_support::*;
-use switchboard::emulator::freeswitch::{EmulatorOptions, InboundCall};
+use switchboard::emulator::freeswitch::{
+    EmulatorError, EmulatorOptions, InboundCall, Registration,
+};
+use switchboard::media::LegId;
 use switchboard::media::freeswitch::codec::ContentType;
 use tokio::net::TcpListener;
 
@@ -164,5 +168,67 @@ async fn outbound_socket_closed_without_resume_hangs_the_call_up() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(emu.channels().is_empty());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn scripted_softphone_registers_is_reachable_and_unregisters() {
+    let mut options = EmulatorOptions::default();
+    options.world.softphones_registered = false;
+    options.time_scale = 0.05;
+    let emu = emulator(options).await;
+    let mut c = Client::connect(emu.local_addr()).await;
+    c.login("ClueCon").await;
+    c.command("event plain CUSTOM sofia::register sofia::unregister")
+        .await;
+    let r = c.command("api originate user/1005 &park()").await;
+    assert_eq!(r.body(), b"-ERR USER_NOT_REGISTERED\n");
+    let phone = Registration::new("1005", "127.0.0.1:5096".parse().unwrap());
+    emu.register(&phone).expect("a directory user registers");
+    let registered = c
+        .until(Duration::from_secs(5), |f| {
+            event_name(f).as_deref() == Some("CUSTOM sofia::register")
+        })
+        .await
+        .expect("sofia::register");
+    assert_eq!(
+        event_header(&registered, "from-user").as_deref(),
+        Some("1005")
+    );
+    assert_eq!(
+        c.command("api sofia_contact 1005@127.0.0.1").await.body(),
+        b"sofia/internal/sip:1005@127.0.0.1:5096"
+    );
+    let r = c
+        .command("api originate {origination_uuid=s-1}user/1005 &park()")
+        .await;
+    assert_eq!(r.body(), b"+OK s-1\n");
+    assert_eq!(
+        emu.channel_var(&LegId::new("s-1"), "channel_name")
+            .as_deref(),
+        Some("sofia/internal/1005@127.0.0.1:5096")
+    );
+    emu.register(&Registration::unregistering("1005", phone.contact))
+        .expect("unregisters");
+    let gone = c
+        .until(Duration::from_secs(5), |f| {
+            event_name(f).as_deref() == Some("CUSTOM sofia::unregister")
+        })
+        .await
+        .expect("sofia::unregister");
+    assert_eq!(event_header(&gone, "expires").as_deref(), Some("0"));
+    assert_eq!(
+        c.command("api sofia_contact 1005@127.0.0.1").await.body(),
+        b"error/user_not_registered"
+    );
+    // Only directory users register, with headers that fit in an event.
+    let stranger = Registration::new("4711", phone.contact);
+    assert!(matches!(
+        emu.register(&stranger),
+        Err(EmulatorError::Registration(_))
+    ));
+    let mut forged = phone.clone();
+    forged.user_agent = "x\r\nEvent-Name: HEARTBEAT".into();
+    assert!(emu.register(&forged).is_err());
     emu.shutdown().await;
 }

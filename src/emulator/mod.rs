@@ -6,3 +6,4 @@
 
 pub mod asterisk;
 pub mod freeswitch;
+mod timers;

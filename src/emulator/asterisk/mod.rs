@@ -10,8 +10,7 @@
 pub mod rest;
 pub mod world;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,6 +30,8 @@ use tokio::time::Instant;
 
 use crate::media::asterisk::event::{AriEvent, EventKind, RestResponse};
 use crate::media::asterisk::time::{AriTime, civil_from_days};
+
+use super::timers::run_timers;
 
 pub use world::{DialBehaviour, Dialplan, EndpointConfig, InboundCall, Step, WorldConfig};
 use world::{Output, Reply, Timer, World};
@@ -666,42 +667,6 @@ fn rest_over_ws(hub: &Hub, socket: u64, app: &str, text: &str) {
     hub.apply(pending);
 }
 
-async fn run_timers(hub: Arc<Hub>, mut rx: mpsc::UnboundedReceiver<(Instant, Timer)>) {
-    let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-    let mut pending: HashMap<u64, Timer> = HashMap::new();
-    let mut seq = 0u64;
-    loop {
-        let next = heap.peek().map(|Reverse((at, _))| *at);
-        tokio::select! {
-            item = rx.recv() => match item {
-                Some((at, timer)) => {
-                    seq += 1;
-                    heap.push(Reverse((at, seq)));
-                    pending.insert(seq, timer);
-                }
-                None => return,
-            },
-            _ = async {
-                match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending::<()>().await,
-                }
-            } => {
-                let now = Instant::now();
-                while let Some(Reverse((at, id))) = heap.peek().copied() {
-                    if at > now {
-                        break;
-                    }
-                    heap.pop();
-                    if let Some(timer) = pending.remove(&id) {
-                        hub.with_world(|w| w.fire(timer));
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// A running emulator; [`Emulator::shutdown`] stops it (dropping it aborts its tasks).
 pub struct Emulator {
     addr: SocketAddr,
@@ -760,7 +725,10 @@ impl Emulator {
         });
         let (stop, mut stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(run_timers(hub.clone(), timer_rx));
+        let timers_hub = hub.clone();
+        tasks.spawn(run_timers(timer_rx, move |timer| {
+            timers_hub.with_world(|w| w.fire(timer))
+        }));
         let app = Router::new()
             .fallback(any(serve_http))
             .with_state(hub.clone());

@@ -6,18 +6,31 @@
 //! conferences are simulated with durations ([`world`]); scripted callers and faults (drop
 //! every connection, refuse or delay commands, kill legs) are on demand.
 //!
+//! Also:
+//! - `log <level>` / `nolog`: the switch's log streamed as `log/data` frames, filtered by
+//!   level as FreeSWITCH filters it (channel creation, dialplan, applications, answer,
+//!   hangup; [`log`]).
+//! - SIP registrations of directory users: scripted softphones register and unregister
+//!   ([`Emulator::register`]), firing the CUSTOM `sofia::pre_register`,
+//!   `sofia::register_attempt`, `sofia::register`, `sofia::unregister` and MESSAGE_QUERY
+//!   events; `sofia status profile internal reg` and `sofia_contact` answer from them, and
+//!   `user/<n>` reaches only a registered user (else USER_NOT_REGISTERED) ([`registry`]).
+//! - Modules Switchboard replaces are not loaded: `api callcenter_config …` answers
+//!   `-ERR callcenter_config Command not found!` as a switch without mod_callcenter does.
+//!
 //! Ground truth: the captures in `fixtures/esl/`. `switchboard emulate freeswitch --listen
 //! 127.0.0.1:8021` calls [`run`].
 
 #![warn(missing_docs)]
 
 pub mod dial;
+pub mod log;
+pub mod registry;
 pub mod world;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,8 +40,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::media::LegId;
-use crate::media::freeswitch::codec::{CommandDecoder, Limits};
+use crate::media::freeswitch::codec::{Command, CommandDecoder, Limits};
+use crate::model::Timestamp;
 
+use super::timers::run_timers;
+
+pub use registry::Registration;
 pub use world::{App, DialBehaviour, InboundCall, SessionId, WorldConfig};
 use world::{Output, Timer, World};
 
@@ -89,6 +106,22 @@ pub enum EmulatorError {
     /// A scripted call could not be placed.
     #[error("cannot place the call: {0}")]
     Call(String),
+    /// A scripted registration was refused (not a directory user, or unusable headers).
+    #[error("cannot register: {0}")]
+    Registration(String),
+}
+
+/// A command the emulator read from a client, stamped when it was decoded off the socket
+/// (before any [`Emulator::delay_replies`] fault): what benches and tests observe with
+/// [`Emulator::observe_commands`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedCommand {
+    /// The connection it came on.
+    pub session: SessionId,
+    /// When it was decoded (wall clock, the controller's [`Timestamp`] clock).
+    pub at: Timestamp,
+    /// The command.
+    pub command: Command,
 }
 
 /// What a connection's writer gets.
@@ -119,6 +152,8 @@ struct Hub {
     started: Instant,
     start_us: i64,
     slots: Arc<Semaphore>,
+    // Set at most once; unbounded so that observing never slows or blocks the switch.
+    observer: OnceLock<mpsc::UnboundedSender<ReceivedCommand>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -222,6 +257,16 @@ async fn handle_commands(hub: &Arc<Hub>, session: SessionId, decoder: &mut Comma
     loop {
         match decoder.decode() {
             Ok(Some(frame)) => {
+                if let Some(observer) = hub.observer.get() {
+                    let at = Timestamp::now();
+                    if let Ok(command) = frame.command() {
+                        let _ = observer.send(ReceivedCommand {
+                            session,
+                            at,
+                            command,
+                        });
+                    }
+                }
                 let delay = *lock(&hub.delay);
                 if let Some(d) = delay {
                     tokio::time::sleep(d).await;
@@ -325,42 +370,6 @@ async fn accept_loop(hub: Arc<Hub>, listener: tokio::net::TcpListener) {
     }
 }
 
-async fn run_timers(hub: Arc<Hub>, mut rx: mpsc::UnboundedReceiver<(Instant, Timer)>) {
-    let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-    let mut pending: HashMap<u64, Timer> = HashMap::new();
-    let mut seq = 0u64;
-    loop {
-        let next = heap.peek().map(|Reverse((at, _))| *at);
-        tokio::select! {
-            item = rx.recv() => match item {
-                Some((at, timer)) => {
-                    seq += 1;
-                    heap.push(Reverse((at, seq)));
-                    pending.insert(seq, timer);
-                }
-                None => return,
-            },
-            _ = async {
-                match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending::<()>().await,
-                }
-            } => {
-                let now = Instant::now();
-                while let Some(Reverse((at, id))) = heap.peek().copied() {
-                    if at > now {
-                        break;
-                    }
-                    heap.pop();
-                    if let Some(timer) = pending.remove(&id) {
-                        hub.with_world(|w| w.fire(timer));
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// A running emulator; [`Emulator::shutdown`] stops it (dropping it aborts its tasks).
 pub struct Emulator {
     addr: SocketAddr,
@@ -414,9 +423,13 @@ impl Emulator {
             started: Instant::now(),
             start_us,
             slots: Arc::new(Semaphore::new(options.max_connections.max(1))),
+            observer: OnceLock::new(),
         });
         let mut tasks = JoinSet::new();
-        tasks.spawn(run_timers(hub.clone(), timer_rx));
+        let timers_hub = hub.clone();
+        tasks.spawn(run_timers(timer_rx, move |timer| {
+            timers_hub.with_world(|w| w.fire(timer))
+        }));
         tasks.spawn(accept_loop(hub.clone(), listener));
         tracing::info!(%addr, "FreeSWITCH emulator listening (event socket)");
         Ok(Emulator { addr, hub, tasks })
@@ -443,6 +456,14 @@ impl Emulator {
     /// The far end of a leg presses `digits`.
     pub fn caller_dtmf(&self, uuid: &LegId, digits: &str) -> bool {
         self.hub.with_world(|w| w.caller_dtmf(uuid, digits))
+    }
+
+    /// A directory user's softphone sends REGISTER now (`expires: 0`: unregisters), and the
+    /// switch fires the `sofia::*` events a real registration fires.
+    pub fn register(&self, registration: &Registration) -> Result<(), EmulatorError> {
+        self.hub
+            .with_world(|w| w.register(registration))
+            .map_err(EmulatorError::Registration)
     }
 
     /// Fault: every connection (inbound and outbound) is dropped without a notice.
@@ -473,6 +494,13 @@ impl Emulator {
     /// Conferences that exist now.
     pub fn conferences(&self) -> Vec<String> {
         lock(&self.hub.world).conference_names()
+    }
+
+    /// Every command read from now on, stamped on arrival; `None` when someone already
+    /// observes (one observer per emulator).
+    pub fn observe_commands(&self) -> Option<mpsc::UnboundedReceiver<ReceivedCommand>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.hub.observer.set(tx).ok().map(|()| rx)
     }
 
     /// Event socket connections open now (inbound and outbound).

@@ -1,6 +1,7 @@
 //! The simulated FreeSWITCH: channels and their applications (answer, park, playback with a
 //! duration, conference, outbound socket), bridges, recordings, conferences, directory users
-//! and gateways with scripted behaviour, and the event socket sessions with their
+//! (and their softphones' SIP registrations) and gateways with scripted behaviour, the log
+//! streamed to sessions after `log <level>`, and the event socket sessions with their
 //! subscriptions and filters. Sans-IO: every call takes the current time (set with
 //! [`World::set_now`]); frames for the connections, connections to open and timers to arm
 //! pile up in an outbox the server drains after each call ([`World::drain`]).
@@ -18,6 +19,8 @@ use crate::media::freeswitch::codec::{
 };
 
 use super::dial::{Endpoint, Then, parse_dial_string, parse_then, split_command, tone_duration};
+use super::log::{self as logs, LogLevel, Site};
+use super::registry::{self, Reg, Registration};
 
 /// Commands a session may queue while a blocking `api` runs, before it is dropped.
 const MAX_QUEUED_COMMANDS: usize = 1024;
@@ -126,6 +129,10 @@ pub struct WorldConfig {
     /// Directory users (`user/<name>`): how each softphone answers. Others are not
     /// registered (USER_NOT_REGISTERED).
     pub users: BTreeMap<String, DialBehaviour>,
+    /// Every directory user's softphone is registered from the start (and keeps
+    /// re-registering); false: none is until a scripted [`Registration`], and `user/<name>`
+    /// of an unregistered user fails with USER_NOT_REGISTERED.
+    pub softphones_registered: bool,
     /// Gateways (`sofia/gateway/<name>/<number>`): how the far end answers.
     pub gateways: BTreeMap<String, DialBehaviour>,
     /// Dialplan of context `default`: extension → applications.
@@ -213,6 +220,7 @@ impl WorldConfig {
             hostname: "switchboard-emulator".to_owned(),
             domain: "127.0.0.1".to_owned(),
             users,
+            softphones_registered: true,
             gateways,
             dialplan,
             inbound,
@@ -533,6 +541,8 @@ struct Session {
     /// The bound channel ended: no more events.
     detached: bool,
     closing: bool,
+    /// `log <level>`: log lines at this level or below come as `log/data` frames.
+    log_level: Option<LogLevel>,
 }
 
 impl Session {
@@ -551,6 +561,7 @@ impl Session {
             queued: VecDeque::new(),
             detached: false,
             closing: false,
+            log_level: None,
         }
     }
 }
@@ -575,6 +586,10 @@ pub struct World {
     outbox: Vec<Output>,
     /// Where the running api command's reply belongs in the outbox.
     api_mark: Option<(SessionId, usize)>,
+    /// Directory user → its softphone's registration (bounded by the directory).
+    registrations: BTreeMap<String, Reg>,
+    /// Directory user → when its last MESSAGE_QUERY fired (the registrar's debounce).
+    mwi_sent: BTreeMap<String, i64>,
 }
 
 /// A FreeSWITCH-looking UUID from 128 random bits.
@@ -600,6 +615,15 @@ impl World {
         globals.insert("domain".to_owned(), config.domain.clone());
         globals.insert("hostname".to_owned(), config.hostname.clone());
         globals.insert("switch_serial".to_owned(), "emulated".to_owned());
+        let registrations = if config.softphones_registered {
+            config
+                .users
+                .keys()
+                .map(|u| (u.clone(), Reg::standing(u, &config.domain)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         let mut w = World {
             config,
             now_us,
@@ -617,6 +641,8 @@ impl World {
             refuse: false,
             outbox: Vec::new(),
             api_mark: None,
+            registrations,
+            mwi_sent: BTreeMap::new(),
         };
         w.core_uuid = w.uuid();
         w
@@ -979,15 +1005,30 @@ impl World {
                 self.reply(session, "+OK will not linger");
             }
             Command::Log { level } => {
-                // The emulator writes no log lines; the reply is FreeSWITCH's.
-                let n = level
-                    .as_deref()
-                    .and_then(|l| l.parse::<u8>().ok())
-                    .unwrap_or(7)
-                    .min(7);
-                self.reply(session, format!("+OK log level {n} [{n}]"));
+                // mod_event_socket: no argument means debug; the reply echoes the argument as
+                // given, then the level it read (capture log_level7: `+OK log level 7 [7]`).
+                let text = level.unwrap_or_default();
+                let parsed = if text.is_empty() {
+                    Some(LogLevel::DEBUG)
+                } else {
+                    logs::parse_level(&text)
+                };
+                match parsed {
+                    Some(l) => {
+                        self.session_mut(session).log_level = Some(l);
+                        self.reply(session, format!("+OK log level {text} [{}]", l.0));
+                    }
+                    None => self.reply(session, "-ERR invalid log level"),
+                }
             }
-            Command::NoLog => self.reply(session, "+OK no longer logging"),
+            Command::NoLog => {
+                // mod_event_socket drops the lines still queued, and says so only if it logged.
+                if self.session_mut(session).log_level.take().is_some() {
+                    self.reply(session, "+OK no longer logging");
+                } else {
+                    self.reply(session, "-ERR not loging");
+                }
+            }
             Command::SendMsg(msg) => self.sendmsg(session, msg, outbound),
             Command::Connect => match outbound {
                 Some(uuid) => {
@@ -1244,24 +1285,76 @@ impl World {
         app: &[(&str, String)],
         post: &[(&str, String)],
     ) {
+        if !self.listened(name, Some(uuid)) {
+            return;
+        }
         if let Some(e) = self.chan_event(name, uuid, lead, app, post) {
-            self.emit(&e);
+            self.emit_owned(e);
         }
     }
 
     /// As [`World::chan_emit`], with `tail` after the channel variables: where FreeSWITCH
     /// puts Playback-* and Record-* (captures events_plain_loopback_call, call_control…).
     fn chan_emit_tail(&mut self, name: &str, uuid: &LegId, tail: &[(&str, String)]) {
+        if !self.listened(name, Some(uuid)) {
+            return;
+        }
         if let Some(mut e) = self.chan_event(name, uuid, &[], &[], &[]) {
             for (k, v) in tail {
                 e.push(*k, v.clone());
             }
-            self.emit(&e);
+            self.emit_owned(e);
+        }
+    }
+
+    /// Whether some session would take event `name` (of channel `uuid`, if it is a channel's)
+    /// by its subscription. An event nobody takes is not built (its headers cost more than the
+    /// rest of the step), but still counts in `Event-Sequence`, as FreeSWITCH numbers every
+    /// event it fires (a channel's only while the channel exists).
+    fn listened(&mut self, name: &str, uuid: Option<&LegId>) -> bool {
+        let listened = self.sessions.values().any(|s| {
+            !(s.closing || s.detached || !s.authed || (s.outbound.is_some() && !s.connected))
+                && s.subs.wants(name, None)
+        });
+        if !listened && uuid.is_none_or(|u| self.channels.contains_key(u)) {
+            self.event_seq += 1;
+        }
+        listened
+    }
+
+    /// As [`World::emit`], without a copy of the event for the last session that takes it.
+    fn emit_owned(&mut self, event: OwnedEvent) {
+        let mut deliveries = self.deliveries(&event);
+        let last = deliveries.pop();
+        for (id, format) in deliveries {
+            self.send(
+                id,
+                ServerFrame::Event {
+                    format,
+                    event: event.clone(),
+                },
+            );
+        }
+        if let Some((id, format)) = last {
+            self.send(id, ServerFrame::Event { format, event });
         }
     }
 
     /// Delivers `event` to every session that subscribed to it and whose filters pass it.
     fn emit(&mut self, event: &OwnedEvent) {
+        for (id, format) in self.deliveries(event) {
+            self.send(
+                id,
+                ServerFrame::Event {
+                    format,
+                    event: event.clone(),
+                },
+            );
+        }
+    }
+
+    /// The sessions (and their formats) `event` goes to.
+    fn deliveries(&self, event: &OwnedEvent) -> Vec<(SessionId, EventFormat)> {
         let name = event.header("Event-Name").unwrap_or("").to_owned();
         let subclass = event.header("Event-Subclass").map(str::to_owned);
         let unique = event.header("Unique-ID").map(str::to_owned);
@@ -1295,20 +1388,15 @@ impl World {
                 deliveries.push((*id, format));
             }
         }
-        for (id, format) in deliveries {
-            self.send(
-                id,
-                ServerFrame::Event {
-                    format,
-                    event: event.clone(),
-                },
-            );
-        }
+        deliveries
     }
 
     // ---- api -----------------------------------------------------------------------------
 
     fn api_event(&mut self, cmd: &str, arg: &str) {
+        if !self.listened("API", None) {
+            return;
+        }
         let mut e = self.base_event(
             "API",
             None,
@@ -1316,7 +1404,7 @@ impl World {
         );
         e.push("API-Command", cmd);
         e.push("API-Command-Argument", arg);
-        self.emit(&e);
+        self.emit_owned(e);
     }
 
     fn api(&mut self, session: SessionId, line: &str) {
@@ -1368,7 +1456,7 @@ impl World {
         e.push("Job-Command", cmd);
         e.push("Job-Command-Arg", arg);
         e.body = Some(body.to_owned());
-        self.emit(&e);
+        self.emit_owned(e);
     }
 
     fn execute_api(&mut self, cmd: &str, arg: &str, session: Option<SessionId>) -> ApiResult {
@@ -1553,14 +1641,7 @@ impl World {
             },
             "show" => ApiResult::Now(self.show(arg)),
             "conference" => self.api_conference(&words, session),
-            "sofia_contact" => {
-                let user = arg.split('@').next().unwrap_or("");
-                ApiResult::Now(if self.config.users.contains_key(user) {
-                    format!("sofia/internal/sip:{user}@127.0.0.1:5060")
-                } else {
-                    "error/user_not_registered".to_owned()
-                })
-            }
+            "sofia_contact" => ApiResult::Now(self.sofia_contact(arg)),
             "sofia" => ApiResult::Now(self.sofia(&words)),
             _ => ApiResult::Now(format!("-ERR {cmd} Command not found!\n")),
         }
@@ -1582,8 +1663,30 @@ impl World {
         )
     }
 
+    /// `sofia_contact [<profile>/]<user>[@<domain>]`: the registered softphone's dial string,
+    /// no newline (capture sip_register_inbound_call_dtmf_outbound_user), or
+    /// `error/user_not_registered`.
+    fn sofia_contact(&self, arg: &str) -> String {
+        let who = arg.trim();
+        let who = who.split_once('/').map_or(who, |(_, rest)| rest);
+        let (user, domain) = who.split_once('@').unwrap_or((who, &self.config.domain));
+        match self.registration(user) {
+            Some(r) if domain == self.config.domain => {
+                format!("sofia/internal/sip:{user}@{}", r.contact)
+            }
+            _ => "error/user_not_registered".to_owned(),
+        }
+    }
+
     fn sofia(&self, words: &[&str]) -> String {
         match words {
+            ["status", "profile", "internal", "reg", filter @ ..] => registry::status_table(
+                &self.registrations,
+                filter.first().copied(),
+                self.now_us,
+                &self.config.hostname,
+                &self.config.domain,
+            ),
             ["status"] => format!(
                 "                     Name\t   Type\t                                      Data\tState\n=================================================================================================\n                 internal\tprofile\t           sip:mod_sofia@{}:5060\tRUNNING (0)\n=================================================================================================\n1 profile 0 aliases\n",
                 self.config.domain
@@ -1774,6 +1877,7 @@ impl World {
             c.context = context.to_owned();
             c.hit_dialplan = true;
         }
+        self.log_dialplan(uuid);
         self.advance(uuid);
     }
 
@@ -2316,6 +2420,7 @@ impl World {
             c.set_var(&k, &v);
         }
         self.channels.insert(uuid.clone(), c);
+        self.log_new_channel(&uuid);
         uuid
     }
 
@@ -2339,6 +2444,7 @@ impl World {
         origin: Origin,
         then: Option<Then>,
     ) -> Result<(), String> {
+        self.log(&logs::ORIGINATE_START, "", "Parsing global variables");
         let Some(dial) = parse_dial_string(dial) else {
             return Err("-ERR CHAN_NOT_IMPLEMENTED\n".into());
         };
@@ -2371,14 +2477,20 @@ impl World {
             ),
             Endpoint::User { name, domain } => {
                 let domain = domain.clone().unwrap_or_else(|| self.config.domain.clone());
-                let Some(b) = self.config.users.get(name).cloned() else {
+                // The directory's dial string is `${sofia_contact(...)}`: a user without a
+                // live registration resolves to error/user_not_registered.
+                let (Some(b), Some(contact)) = (
+                    self.config.users.get(name).cloned(),
+                    self.registration(name).map(|r| r.contact.clone()),
+                ) else {
                     return Err("-ERR USER_NOT_REGISTERED\n".into());
                 };
                 vars.push(("dialed_user".into(), name.clone()));
                 vars.push(("dialed_domain".into(), domain.clone()));
                 vars.push(("presence_id".into(), format!("{name}@{domain}")));
+                // Capture sip_register…: the leg is named after the contact it calls.
                 (
-                    format!("sofia/internal/{name}@{domain}"),
+                    format!("sofia/internal/{name}@{contact}"),
                     name.clone(),
                     "mod_sofia",
                     Some(b),
@@ -2459,6 +2571,7 @@ impl World {
                     c.state = ChanState::Execute;
                 }
                 self.chan_emit("CHANNEL_CREATE", &b, &[], &[], &[]);
+                self.log_dialplan(&b);
                 self.advance(&b);
             }
             (_, Some(DialBehaviour::Answer { ring })) => {
@@ -2512,6 +2625,7 @@ impl World {
         if c.answered || !c.alive() {
             return;
         }
+        let was = c.call_state;
         c.answered = true;
         c.answered_us = self.now_us;
         c.answer_state = "answered";
@@ -2525,16 +2639,27 @@ impl World {
         if let Some(a) = &partner {
             if let Some(ac) = self.channels.get_mut(a) {
                 if !ac.answered {
+                    let was_a = ac.call_state;
                     ac.answered = true;
                     ac.answered_us = self.now_us;
                     ac.answer_state = "answered";
                     ac.call_state = "ACTIVE";
                     ac.state = ChanState::ConsumeMedia;
                     self.chan_emit("CHANNEL_ANSWER", a, &[], &[], &[]);
+                    // Capture log_level7: mod_loopback answers the A-leg with the B-leg.
+                    self.chan_log(a, &logs::ANSWERED_BY_LOOPBACK, |c| {
+                        format!("Channel [{}] has been answered", c.name)
+                    });
+                    self.chan_log(a, &logs::CALLSTATE_ACTIVE, |c| {
+                        format!("({}) Callstate Change {was_a} -> ACTIVE", c.name)
+                    });
                 }
             }
         }
         self.chan_emit("CHANNEL_ANSWER", uuid, &[], &[], &[]);
+        self.chan_log(uuid, &logs::CALLSTATE_ACTIVE, |c| {
+            format!("({}) Callstate Change {was} -> ACTIVE", c.name)
+        });
         for (after, digits) in script {
             self.arm(
                 after,
@@ -2556,6 +2681,12 @@ impl World {
         else {
             return;
         };
+        if self.logging(logs::ORIGINATE_SUCCESS.level) {
+            if let Some(name) = self.channels.get(uuid).map(|c| c.name.clone()) {
+                let text = format!("Originate Resulted in Success: [{name}] Peer UUID: {uuid}");
+                self.log(&logs::ORIGINATE_SUCCESS, uuid.as_str(), &text);
+            }
+        }
         self.origin_done(origin, Ok(uuid.clone()));
         let apps = match then {
             Some(Then::App { name, arg }) => vec![App::from_parts(&name, &arg)],
@@ -2677,6 +2808,14 @@ impl World {
     }
 
     fn execute_event(&mut self, uuid: &LegId, exec: &Exec) {
+        self.chan_log(uuid, &logs::EXECUTE, |c| {
+            format!(
+                "EXECUTE [depth=0] {} {}({})",
+                c.name,
+                exec.app.name(),
+                exec.app.arg()
+            )
+        });
         let h = Self::exec_headers(exec, None);
         self.chan_emit("CHANNEL_EXECUTE", uuid, &[], &[], &h);
     }
@@ -2697,6 +2836,9 @@ impl World {
             App::Answer => {
                 self.execute_event(uuid, &exec);
                 self.answer(uuid);
+                self.chan_log(uuid, &logs::ANSWERED_BY_APP, |c| {
+                    format!("Channel [{}] has been answered", c.name)
+                });
                 self.complete_event(uuid, &exec, "_none_");
             }
             App::Park => {
@@ -2881,6 +3023,9 @@ impl World {
             c.set_var("playback_ms", &ms.to_string());
             c.set_var("playback_seconds", &(ms / 1000).to_string());
         }
+        self.chan_log(uuid, &logs::PLAYBACK_DONE, |_| {
+            format!("done playing file {file}")
+        });
         let kind = file
             .split("://")
             .next()
@@ -3046,19 +3191,21 @@ impl World {
         }
         // Phase 1: each leg hangs up.
         for leg in &legs {
-            let origin = {
+            let (origin, was) = {
                 let Some(c) = self.channels.get_mut(leg) else {
                     continue;
                 };
+                let was = (c.state, c.call_state, c.hanging.is_some());
                 c.state = ChanState::Hangup;
                 c.call_state = "HANGUP";
                 c.answer_state = "hangup";
                 c.cause = Some(cause.to_owned());
                 c.set_var("hangup_cause", cause);
                 c.queue.clear();
-                c.originate.take()
+                (c.originate.take(), was)
             };
             self.chan_emit("CHANNEL_HANGUP", leg, &[], &[], &[]);
+            self.log_hangup(leg, leg != uuid, was, cause);
             // An inbound session bound with `myevents <uuid>` ends here (capture
             // filter_myevents_nixevent_noevents): notice right after CHANNEL_HANGUP.
             let bound: Vec<SessionId> = self
@@ -3125,12 +3272,72 @@ impl World {
             if let Some(session) = socket {
                 self.socket_hangup(session, leg);
             }
+            self.chan_log(leg, &logs::TO_REPORTING, |c| {
+                format!("({}) State Change CS_HANGUP -> CS_REPORTING", c.name)
+            });
+            self.chan_log(leg, &logs::STANDARD_REPORTING, |c| {
+                format!("{} Standard REPORTING, cause: {cause}", c.name)
+            });
         }
         // Phase 3: the legs are destroyed.
         for leg in legs.iter().rev() {
             self.chan_emit("CHANNEL_DESTROY", leg, &[], &[], &[]);
+            self.chan_log(leg, &logs::SESSION_ENDED, |c| {
+                format!("Session {} ({}) Ended", c.session_seq, c.name)
+            });
+            self.chan_log(leg, &logs::CLOSE_CHANNEL, |c| {
+                format!("Close Channel {} [CS_DESTROY]", c.name)
+            });
+            self.chan_log(leg, &logs::STANDARD_DESTROY, |c| {
+                format!("{} Standard DESTROY", c.name)
+            });
             self.channels.remove(leg);
         }
+    }
+
+    /// The log lines of a leg hanging up: who hung it up, when known from capture
+    /// log_level7 (the `hangup` application, or a loopback partner), then the core's
+    /// CS_HANGUP lines, which carry the cause. `was`: state, call state, hangup app running.
+    fn log_hangup(
+        &mut self,
+        leg: &LegId,
+        by_partner: bool,
+        was: (ChanState, &'static str, bool),
+        cause: &str,
+    ) {
+        let (state, call_state, by_app) = was;
+        let loopback = self
+            .channels
+            .get(leg)
+            .is_some_and(|c| c.loopback_peer.is_some());
+        let who = if by_app {
+            Some(&logs::HANGUP_BY_APP)
+        } else if by_partner && loopback {
+            Some(&logs::HANGUP_BY_LOOPBACK)
+        } else {
+            None
+        };
+        if let Some(site) = who {
+            self.chan_log(leg, site, |c| {
+                format!("Hangup {} [{}] [{cause}]", c.name, state.name())
+            });
+        }
+        let (live, total) = (self.channels.len(), self.session_count);
+        self.chan_log(leg, &logs::RUNNING_STATE, |c| {
+            format!(
+                "({}) Running State Change CS_HANGUP (Cur {live} Tot {total})",
+                c.name
+            )
+        });
+        self.chan_log(leg, &logs::CALLSTATE_HANGUP, |c| {
+            format!("({}) Callstate Change {call_state} -> HANGUP", c.name)
+        });
+        self.chan_log(leg, &logs::STATE_HANGUP, |c| {
+            format!("({}) State HANGUP", c.name)
+        });
+        self.chan_log(leg, &logs::STANDARD_HANGUP, |c| {
+            format!("{} Standard HANGUP, cause: {cause}", c.name)
+        });
     }
 
     /// The channel of an outbound socket hung up: with linger, a `linger` notice now and the
@@ -3175,6 +3382,215 @@ impl World {
         }
         self.unpark(uuid);
         self.advance(uuid);
+    }
+
+    // ---- the log ---------------------------------------------------------------------------
+
+    /// Whether some session logs at `level` (building a line costs nothing otherwise).
+    fn logging(&self, level: LogLevel) -> bool {
+        self.sessions
+            .values()
+            .any(|s| s.authed && !s.closing && s.log_level.is_some_and(|l| l >= level))
+    }
+
+    /// Sends one log line to every session logging at its level (mod_event_socket's
+    /// socket_logger: `listener level >= line level`).
+    fn log(&mut self, site: &Site, uuid: &str, text: &str) {
+        let targets: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.authed && !s.closing)
+            .filter(|(_, s)| s.log_level.is_some_and(|l| l >= site.level))
+            .map(|(id, _)| *id)
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let record = logs::record(site, self.now_us, uuid, text);
+        for id in targets {
+            self.send(id, ServerFrame::Log(record.clone()));
+        }
+    }
+
+    /// A log line about a channel; `text` is only built when someone logs at that level.
+    fn chan_log(&mut self, uuid: &LegId, site: &Site, text: impl FnOnce(&Chan) -> String) {
+        if !self.logging(site.level) {
+            return;
+        }
+        if let Some(text) = self.channels.get(uuid).map(text) {
+            self.log(site, uuid.as_str(), &text);
+        }
+    }
+
+    /// The dialplan lines of a channel about to run its queued applications (capture
+    /// log_level7: the hunt, then one `Action` line per application).
+    fn log_dialplan(&mut self, uuid: &LegId) {
+        self.chan_log(uuid, &logs::DIALPLAN_HUNT, |c| {
+            format!(
+                "Processing {} <{}>->{} in context {}",
+                c.caller_name, c.caller_number, c.dest, c.context
+            )
+        });
+        if !self.logging(logs::DIALPLAN_ACTION.level) {
+            return;
+        }
+        let lines: Vec<String> = self
+            .channels
+            .get(uuid)
+            .map(|c| {
+                c.queue
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "Dialplan: {} Action {}({}) ",
+                            c.name,
+                            e.app.name(),
+                            e.app.arg()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for line in lines {
+            self.log(&logs::DIALPLAN_ACTION, uuid.as_str(), &line);
+        }
+    }
+
+    /// A channel exists: `New Channel`, then its state machine enters CS_INIT.
+    fn log_new_channel(&mut self, uuid: &LegId) {
+        let (live, total) = (self.channels.len(), self.session_count);
+        self.chan_log(uuid, &logs::NEW_CHANNEL, |c| {
+            format!("New Channel {} [{}]", c.name, c.uuid)
+        });
+        self.chan_log(uuid, &logs::RUNNING_STATE, |c| {
+            format!(
+                "({}) Running State Change CS_INIT (Cur {live} Tot {total})",
+                c.name
+            )
+        });
+        self.chan_log(uuid, &logs::STATE_INIT, |c| {
+            format!("({}) State INIT", c.name)
+        });
+    }
+
+    // ---- registrations -----------------------------------------------------------------------
+
+    /// The live registration of directory user `user`.
+    fn registration(&self, user: &str) -> Option<&Reg> {
+        self.registrations.get(user).filter(|r| r.live(self.now_us))
+    }
+
+    /// A directory user's softphone sends REGISTER (digest authentication passes): with an
+    /// expiry, CUSTOM sofia::pre_register, sofia::register_attempt and sofia::register, then
+    /// MESSAGE_QUERY unless one went out for that user in the last 30 s (capture
+    /// sip_register_inbound_call_dtmf_outbound_user); with `Expires: 0`, sofia::unregister,
+    /// fired whether or not the user was registered (capture sip_unregister_events). Err: not
+    /// a directory user, or text that cannot go into a header.
+    pub fn register(&mut self, r: &Registration) -> Result<(), String> {
+        r.check()?;
+        if !self.config.users.contains_key(&r.user) {
+            return Err(format!("{} is not a directory user", r.user));
+        }
+        let call_id = match &r.call_id {
+            Some(id) => id.clone(),
+            None => format!("{}@{}", self.uuid(), r.source.ip()),
+        };
+        let reg = Reg::from_register(r, call_id, self.now_us);
+        let user = r.user.clone();
+        let domain = self.config.domain.clone();
+        let contact = reg.contact_header(&user);
+        let expires = reg.expires.to_string();
+        let net = [
+            ("network-ip", reg.source_ip.clone()),
+            ("network-port", reg.source_port.to_string()),
+        ];
+        let auth = [("username", user.clone()), ("realm", domain.clone())];
+        let agent = ("user-agent", reg.user_agent.clone());
+        let site = |line| format!("sofia_reg.c:sofia_reg_handle_register_token:{line}");
+        if r.expires == 0 {
+            self.registrations.remove(&user);
+            let mut e = self.base_event("CUSTOM", Some("sofia::unregister"), &site(2213));
+            e.push("profile-name", "internal");
+            e.push(auth[0].0, auth[0].1.clone());
+            e.push("from-user", user.clone());
+            e.push("from-host", domain.clone());
+            e.push("contact", contact);
+            e.push("call-id", reg.call_id.clone());
+            e.push("rpid", "unknown");
+            e.push(auth[1].0, auth[1].1.clone());
+            for (k, v) in net.iter().chain([&agent]).chain([&("expires", expires)]) {
+                e.push(*k, v.clone());
+            }
+            for (k, v) in registry::directory_vars(&user, &domain) {
+                e.push(k, v);
+            }
+            self.emit(&e);
+            return Ok(());
+        }
+        let call_id = reg.call_id.clone();
+        // The headers every sofia::*register* event opens with, `presence-hosts` aside.
+        let lead = |with_hosts: bool| {
+            let mut h = vec![
+                ("profile-name", "internal".to_owned()),
+                ("from-user", user.clone()),
+                ("from-host", domain.clone()),
+            ];
+            if with_hosts {
+                h.push(("presence-hosts", format!("{domain},{domain}")));
+            }
+            h.extend([
+                ("contact", contact.clone()),
+                ("call-id", call_id.clone()),
+                ("rpid", "unknown".to_owned()),
+                ("status", "Registered(UDP)".to_owned()),
+                ("expires", expires.clone()),
+                ("to-user", user.clone()),
+                ("to-host", domain.clone()),
+            ]);
+            h.extend(net.iter().cloned());
+            h
+        };
+        let mut pre = self.base_event("CUSTOM", Some("sofia::pre_register"), &site(1810));
+        for (k, v) in lead(false).into_iter().chain([agent.clone()]) {
+            pre.push(k, v);
+        }
+        self.emit(&pre);
+        // Capture sip_register…: sipp's digest answer is reported as RENEWED.
+        let mut attempt = self.base_event("CUSTOM", Some("sofia::register_attempt"), &site(1606));
+        let attempt_tail = [agent.clone(), ("auth-result", "RENEWED".to_owned())];
+        for (k, v) in lead(false)
+            .into_iter()
+            .chain(auth.clone())
+            .chain(attempt_tail)
+        {
+            attempt.push(k, v);
+        }
+        self.emit(&attempt);
+        self.registrations.insert(user.clone(), reg);
+        let mut done = self.base_event("CUSTOM", Some("sofia::register"), &site(2059));
+        let vars = registry::directory_vars(&user, &domain);
+        for (k, v) in lead(true)
+            .into_iter()
+            .chain(auth)
+            .chain([agent])
+            .chain(vars)
+        {
+            done.push(k, v);
+        }
+        self.emit(&done);
+        let recent = self
+            .mwi_sent
+            .get(&user)
+            .is_some_and(|at| self.now_us - at < registry::MWI_DEBOUNCE_US);
+        if !recent {
+            self.mwi_sent.insert(user.clone(), self.now_us);
+            let mut q = self.base_event("MESSAGE_QUERY", None, &site(2168));
+            q.push("Message-Account", format!("sip:{user}@{domain}"));
+            q.push("VM-Sofia-Profile", "internal");
+            q.push("VM-Call-ID", call_id);
+            self.emit(&q);
+        }
+        Ok(())
     }
 
     // ---- time and the outside --------------------------------------------------------------
@@ -3278,6 +3694,7 @@ impl World {
             c.originate = None;
         }
         self.chan_emit("CHANNEL_CREATE", &uuid, &[], &[], &[]);
+        self.log_dialplan(&uuid);
         if let Some(after) = call.hangup_after {
             self.arm(after, Timer::CallerHangup { uuid: uuid.clone() });
         }
@@ -3475,6 +3892,83 @@ mod tests {
             .expect("the queued command ran");
         assert!(reply < version);
         assert_eq!(w.channel_ids(), [LegId::new("u1")]);
+    }
+
+    fn api(w: &mut World, s: SessionId, command: &str) -> String {
+        w.command(
+            s,
+            Command::Api {
+                command: command.into(),
+            },
+        );
+        sent(&w.drain())
+    }
+
+    /// `user/<n>` reaches a directory user only while its softphone is registered, at the
+    /// registered contact; `sofia_contact` and the registration table follow.
+    #[test]
+    fn user_legs_reach_only_registered_softphones() {
+        let mut config = WorldConfig::capture("ClueCon", None);
+        config.softphones_registered = false;
+        let mut w = World::new(config, 1, 1_000_000);
+        let s = w.accept();
+        w.command(
+            s,
+            Command::Auth {
+                password: "ClueCon".into(),
+            },
+        );
+        w.drain();
+        assert!(
+            api(&mut w, s, "originate user/1000 &park()").ends_with("-ERR USER_NOT_REGISTERED\n")
+        );
+        assert!(
+            api(&mut w, s, "sofia_contact 1000@127.0.0.1").ends_with("error/user_not_registered")
+        );
+        let contact = "127.0.0.1:5091".parse().unwrap();
+        w.register(&Registration::new("1000", contact)).unwrap();
+        assert!(w.register(&Registration::new("9999", contact)).is_err());
+        w.set_now(1_500_000);
+        assert!(
+            api(&mut w, s, "sofia_contact internal/1000@127.0.0.1")
+                .ends_with("\n\nsofia/internal/sip:1000@127.0.0.1:5091")
+        );
+        let table = api(&mut w, s, "sofia status profile internal reg");
+        assert!(table.contains("Total items returned: 1\n"), "{table}");
+        assert!(
+            table.contains("EXP(1970-01-01 01:01:01) EXPSECS(3660)\n"),
+            "{table}"
+        );
+        // A blocking originate holds this session until the softphone answers.
+        api(
+            &mut w,
+            s,
+            "originate {origination_uuid=u1}user/1000 &park()",
+        );
+        let s = w.accept();
+        w.command(
+            s,
+            Command::Auth {
+                password: "ClueCon".into(),
+            },
+        );
+        w.drain();
+        assert_eq!(
+            w.channel_var(&LegId::new("u1"), "channel_name").as_deref(),
+            Some("sofia/internal/1000@127.0.0.1:5091")
+        );
+        w.register(&Registration::unregistering("1000", contact))
+            .unwrap();
+        assert!(
+            api(&mut w, s, "sofia_contact 1000@127.0.0.1").ends_with("error/user_not_registered")
+        );
+        // A registration lapses when its expiry passes without a new REGISTER.
+        let mut short = Registration::new("1001", contact);
+        short.expires = 10;
+        w.register(&short).unwrap();
+        assert!(api(&mut w, s, "sofia_contact 1001").ends_with(":5091"));
+        w.set_now(12_000_000);
+        assert!(api(&mut w, s, "sofia_contact 1001").ends_with("error/user_not_registered"));
     }
 
     #[test]
