@@ -126,6 +126,13 @@ fn cdr(
         recording: (contact == 1).then(|| "/var/spool/asterisk/recording/c1.wav".to_owned()),
         disposition,
         cause: None,
+        attributes: [
+            ("caller", format!("+1555000{contact:04}")),
+            ("topic", "billing".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
     }
 }
 
@@ -265,6 +272,8 @@ async fn one_cdr_and_where_its_recording_is() {
     assert_eq!(body["agent"], "bob");
     assert_eq!(body["disposition"], "answered");
     assert_eq!(body["talk_ms"], 60_000);
+    // What the caller chose in the flow's menus is on the record.
+    assert_eq!(body["attributes"]["topic"], "billing", "{body}");
 
     let (status, body) = server.get("/api/v1/cdrs/1/recording", acme).await;
     assert_eq!(status, 200, "{body}");

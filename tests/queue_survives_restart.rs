@@ -2,7 +2,6 @@
 //! when the router's decision reaches the caller, and a new process rebuilds the queue from the
 //! store in the same order with the same waiting times. Runs on SQLite and on PostgreSQL.
 
-#[allow(dead_code)]
 #[path = "support/store_harness.rs"]
 mod harness;
 

@@ -13,11 +13,11 @@ use switchboard::agents::AgentState;
 use switchboard::media::HandlerId;
 use switchboard::model::{ContactId, ContactState, MediaType, Priority, Timestamp};
 use switchboard::store::{
-    ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, AgentStateChange, Cdr, CdrFilter, CdrId,
-    Credential, Disposition, KeyId, LastAgent, MAX_ADDRESS_CHARS, MAX_AGENT_STATE_BATCH,
-    MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES, MAX_CAUSE_CHARS, MAX_LIST_LIMIT, MAX_NAME_CHARS,
-    MAX_PATH_CHARS, NewCdr, NewContact, Principal, Role, Store, StoreError, StoreKind,
-    StoredContact, Transition,
+    ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, AgentStateChange, CatalogItem, CatalogKind,
+    Cdr, CdrFilter, CdrId, Credential, Disposition, KeyId, LastAgent, MAX_ADDRESS_CHARS,
+    MAX_AGENT_STATE_BATCH, MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES, MAX_CAUSE_CHARS,
+    MAX_DEFINITION_BYTES, MAX_LIST_LIMIT, MAX_NAME_CHARS, MAX_PATH_CHARS, NewCdr, NewContact,
+    Principal, Role, Store, StoreError, StoreKind, StoredContact, Transition,
 };
 
 use ContactState::{Abandoned, Completed, Connected, Offered, Overflowed, Queued};
@@ -408,6 +408,58 @@ async fn a_life_is_logged_in_order(store: &Store) {
     assert_eq!(row.updated_at, at(170));
 }
 
+/// What a flow's menus collected replaces the contact's attributes, in the same batch as its
+/// step; a transition without attributes keeps them; bad attributes refuse the whole batch.
+async fn attributes_from_a_transition_are_stored_with_the_contact(store: &Store) {
+    let id = insert(store, contact("acme", "sales", 0, 100)).await;
+    let chosen = BTreeMap::from([
+        ("caller".to_owned(), "+34911234567".to_owned()),
+        (
+            "topic".to_owned(),
+            "billing'); DROP TABLE contacts;--".to_owned(),
+        ),
+    ]);
+    record(
+        store,
+        &[Transition {
+            attributes: Some(chosen.clone()),
+            detail: Some("queued by its flow".to_owned()),
+            ..to(id, Queued, 110)
+        }],
+    )
+    .await;
+    assert_eq!(stored(store, id).await.attributes, chosen);
+    record(store, &[to_agent(id, Offered, 120, "ana")]).await;
+    assert_eq!(stored(store, id).await.attributes, chosen, "kept");
+    let open = store.open_contacts().await.unwrap();
+    assert_eq!(open[0].attributes, chosen, "a restart reads them back");
+
+    let too_many: BTreeMap<String, String> = (0..=MAX_ATTRIBUTES)
+        .map(|i| (format!("k{i}"), "v".to_owned()))
+        .collect();
+    for bad in [
+        too_many,
+        BTreeMap::from([("k".to_owned(), "x".repeat(MAX_ATTRIBUTE_VALUE_CHARS + 1))]),
+        BTreeMap::from([(String::new(), "v".to_owned())]),
+        BTreeMap::from([("k".to_owned(), "nul\0".to_owned())]),
+    ] {
+        let batch = [
+            to(id, Queued, 130),
+            Transition {
+                attributes: Some(bad),
+                ..to(id, Queued, 131)
+            },
+        ];
+        assert_invalid(store.record(&batch).await, "transitions[1].attributes");
+    }
+    assert_eq!(
+        stored(store, id).await.state,
+        Offered,
+        "nothing of the batch"
+    );
+    assert_eq!(stored(store, id).await.attributes, chosen);
+}
+
 async fn concurrent_finishers_cannot_both_win(store: &Store) {
     let id = insert(store, contact("acme", "sales", 0, 1)).await;
     record(
@@ -671,7 +723,7 @@ async fn oversize_and_malformed_input_is_refused(store: &Store) {
             },
         ),
         (
-            "attribute name",
+            "attributes[",
             NewContact {
                 attributes: BTreeMap::from([(long(MAX_NAME_CHARS + 1), "v".to_owned())]),
                 ..base()
@@ -779,6 +831,11 @@ fn cdr(tenant: &str, contact: ContactId, agent: Option<&str>, arrived: i64, ende
             Disposition::Abandoned
         },
         cause: Some("NORMAL_CLEARING".to_owned()),
+        // What the flow's menu set, with the caller's number.
+        attributes: BTreeMap::from([
+            ("caller".to_owned(), "+34911234567".to_owned()),
+            ("language".to_owned(), "es".to_owned()),
+        ]),
     }
 }
 
@@ -863,6 +920,7 @@ async fn a_cdr_reads_back_whole_once_per_contact(store: &Store) {
         caller: String::new(),
         media: MediaType::Chat,
         disposition: Disposition::Rejected,
+        attributes: BTreeMap::new(),
         ..cdr("acme", ContactId(contact.0 + 1_000), None, 5, 5)
     };
     insert_cdr(store, &bare).await;
@@ -1510,6 +1568,121 @@ async fn agent_state_totals_sum_time_per_state(store: &Store) {
 // ---------------------------------------------------------------------------------------------
 // Records of issue 5: credentials
 
+// ---------------------------------------------------------------------------------------------
+// The catalog administrators edit
+
+fn item(kind: CatalogKind, name: &str, tenant: &str, definition: Option<&str>) -> CatalogItem {
+    CatalogItem {
+        kind,
+        name: name.to_owned(),
+        tenant: tenant.to_owned(),
+        definition: definition.map(str::to_owned),
+        updated_at: at(1),
+    }
+}
+
+/// Items are written, replaced and deleted per client; a name another client holds is refused
+/// (atomically); a deleted name is free; they come back in the order first written.
+async fn catalog_items_are_owned_by_one_client(store: &Store) {
+    assert!(store.catalog_items().await.unwrap().is_empty());
+    let sales = item(
+        CatalogKind::Queue,
+        "sales",
+        "acme",
+        Some(r#"{"name":"sales"}"#),
+    );
+    store.put_catalog_item(&sales).await.unwrap();
+    let ann = item(CatalogKind::Agent, "ann", "acme", Some(r#"{"name":"ann"}"#));
+    store.put_catalog_item(&ann).await.unwrap();
+    // A flow is named after its queue: the same name as a queue, another kind.
+    let flow = item(CatalogKind::Flow, "sales", "acme", Some(r#"{"steps":[]}"#));
+    store.put_catalog_item(&flow).await.unwrap();
+    let changed = CatalogItem {
+        definition: Some(r#"{"name":"sales","offer_timeout_s":30}"#.to_owned()),
+        updated_at: at(2),
+        ..sales.clone()
+    };
+    store.put_catalog_item(&changed).await.unwrap();
+    assert_eq!(
+        store.catalog_items().await.unwrap(),
+        vec![changed.clone(), ann.clone(), flow.clone()],
+        "replaced in place, listed in the order first written"
+    );
+
+    // Another client cannot take the name, nor delete it.
+    for theirs in [
+        item(CatalogKind::Queue, "sales", "globex", Some("{}")),
+        item(CatalogKind::Queue, "sales", "globex", None),
+    ] {
+        let err = store.put_catalog_item(&theirs).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotOwned { kind: CatalogKind::Queue, name } if name == "sales"),
+            "{err:?}"
+        );
+    }
+    assert_eq!(store.catalog_items().await.unwrap()[0], changed);
+
+    // Deleted, the name is anyone's.
+    let deleted = item(CatalogKind::Queue, "sales", "acme", None);
+    store.put_catalog_item(&deleted).await.unwrap();
+    assert_eq!(store.catalog_items().await.unwrap()[0].definition, None);
+    let taken = item(
+        CatalogKind::Queue,
+        "sales",
+        "globex",
+        Some(r#"{"name":"sales"}"#),
+    );
+    store.put_catalog_item(&taken).await.unwrap();
+    assert_eq!(store.catalog_items().await.unwrap()[0], taken);
+
+    // Text that looks like SQL is a name like any other.
+    let hostile = "x'); DELETE FROM catalog_items;--";
+    store
+        .put_catalog_item(&item(CatalogKind::Agent, hostile, "acme", Some("{}")))
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .catalog_items()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, vec!["sales", "ann", "sales", hostile]);
+}
+
+async fn catalog_input_is_bounded_and_named(store: &Store) {
+    let big = format!("\"{}\"", "x".repeat(MAX_DEFINITION_BYTES));
+    for (bad, field) in [
+        (item(CatalogKind::Queue, "", "acme", Some("{}")), "name"),
+        (item(CatalogKind::Queue, "q", " ", Some("{}")), "tenant"),
+        (
+            item(
+                CatalogKind::Queue,
+                &"q".repeat(MAX_NAME_CHARS + 1),
+                "acme",
+                None,
+            ),
+            "name",
+        ),
+        (
+            item(CatalogKind::Agent, "a", "acme", Some("{not json")),
+            "definition",
+        ),
+        (
+            item(CatalogKind::Agent, "a", "acme", Some(&big)),
+            "definition",
+        ),
+        (
+            item(CatalogKind::Flow, "f", "acme", Some("\"\0\"")),
+            "definition",
+        ),
+    ] {
+        assert_invalid(store.put_catalog_item(&bad).await, field);
+    }
+    assert!(store.catalog_items().await.unwrap().is_empty());
+}
+
 async fn api_keys_verify_until_revoked(store: &Store) {
     let key = store
         .create_api_key("acme", "CRM sync", Role::Client)
@@ -1944,6 +2117,7 @@ contract!(
     a_batch_is_all_or_nothing,
     final_states_are_final,
     a_life_is_logged_in_order,
+    attributes_from_a_transition_are_stored_with_the_contact,
     concurrent_finishers_cannot_both_win,
     last_agents_rebuild_customer_affinity,
     counts_are_per_tenant_and_state,
@@ -1963,6 +2137,8 @@ contract!(
     malformed_tokens_are_refused_without_panic,
     api_keys_are_listed_per_tenant_without_secrets,
     web_users_sign_in_until_disabled,
+    catalog_items_are_owned_by_one_client,
+    catalog_input_is_bounded_and_named,
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{AgentId, ContactId, Timestamp};
 
+/// The reason of the change a login makes (logged out → unallocated).
+pub const LOGGED_IN: &str = "logged in";
+/// The reason of the change a logout makes when no other reason is given.
+pub const LOGGED_OUT: &str = "logged out";
+
 /// An agent's state, stored by its short stable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -167,6 +172,14 @@ pub enum AgentError {
         /// What was asked.
         action: &'static str,
     },
+    /// The agent still holds a contact (ringing or connected).
+    #[error("{agent} still holds {contact}")]
+    Holding {
+        /// The agent.
+        agent: AgentId,
+        /// A contact it holds.
+        contact: ContactId,
+    },
     /// The agent does not hold this contact.
     #[error("{agent} does not hold {contact}")]
     NotHolding {
@@ -218,18 +231,44 @@ impl AgentManager {
         }
     }
 
-    /// Adds an agent (logged out).
+    /// Adds an agent (logged out); an agent already known keeps its state and takes the new
+    /// stay-on-line mode (for its next login).
     pub fn add_agent(&mut self, agent: AgentId, stay_on_line: StayOnLine) {
-        self.agents.entry(agent).or_insert(Agent {
-            state: AgentState::LoggedOut,
-            since: Timestamp::ZERO,
-            reason: None,
-            last_heartbeat: Timestamp::ZERO,
-            stay_on_line,
-            offered: Vec::new(),
-            connected: Vec::new(),
-            pending_break: None,
-        });
+        self.agents
+            .entry(agent)
+            .and_modify(|a| a.stay_on_line = stay_on_line)
+            .or_insert(Agent {
+                state: AgentState::LoggedOut,
+                since: Timestamp::ZERO,
+                reason: None,
+                last_heartbeat: Timestamp::ZERO,
+                stay_on_line,
+                offered: Vec::new(),
+                connected: Vec::new(),
+                pending_break: None,
+            });
+    }
+
+    /// Removes an agent that holds no contact: it is logged out first (with `reason`), so its
+    /// last change says why it left. Refused while a contact rings it or is connected to it.
+    pub fn remove_agent(
+        &mut self,
+        now: Timestamp,
+        agent: AgentId,
+        reason: &str,
+    ) -> Result<(), AgentError> {
+        self.advance(now);
+        let a = self.agent(agent)?;
+        if let Some(contact) = a.connected.first().or(a.offered.first()) {
+            return Err(AgentError::Holding {
+                agent,
+                contact: *contact,
+            });
+        }
+        self.set(now, agent, AgentState::LoggedOut, Some(reason.to_owned()));
+        self.agents.remove(&agent);
+        // Its deadlines stay in the heap and are skipped when they fire (`fire` finds no agent).
+        Ok(())
     }
 
     /// An agent's state, since when, and why.
@@ -271,11 +310,18 @@ impl AgentManager {
         if a.state != AgentState::LoggedOut {
             return Ok(());
         }
-        self.set(now, agent, AgentState::Unallocated, None);
+        // The reason tells a login apart from other ways into unallocated in the stored history.
+        self.set(
+            now,
+            agent,
+            AgentState::Unallocated,
+            Some(LOGGED_IN.to_owned()),
+        );
         self.heartbeat(now, agent)
     }
 
-    /// Logs the agent out (contacts it still holds stay with it until they end).
+    /// Logs the agent out (contacts it still holds stay with it until they end); the change's
+    /// reason is `reason`, or [`LOGGED_OUT`].
     pub fn log_out(
         &mut self,
         now: Timestamp,
@@ -284,7 +330,8 @@ impl AgentManager {
     ) -> Result<(), AgentError> {
         self.advance(now);
         self.agent(agent)?;
-        self.set(now, agent, AgentState::LoggedOut, reason.map(str::to_owned));
+        let reason = reason.unwrap_or(LOGGED_OUT).to_owned();
+        self.set(now, agent, AgentState::LoggedOut, Some(reason));
         Ok(())
     }
 

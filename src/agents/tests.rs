@@ -190,6 +190,59 @@ fn refusals_say_why() {
 }
 
 #[test]
+fn login_logout_and_breaks_carry_their_reasons() {
+    let mut m = manager();
+    m.log_in(at(0), ANA).unwrap();
+    m.start_break(at(5), ANA, "lunch").unwrap();
+    m.ready(at(9), ANA).unwrap();
+    m.log_out(at(10), ANA, None).unwrap();
+    m.log_in(at(20), ANA).unwrap();
+    m.log_out(at(30), ANA, Some("shift over")).unwrap();
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        states(&mut m),
+        vec![
+            (AgentState::Unallocated, some(LOGGED_IN)),
+            (AgentState::Break, some("lunch")),
+            (AgentState::Available, None),
+            (AgentState::LoggedOut, some(LOGGED_OUT)),
+            (AgentState::Unallocated, some(LOGGED_IN)),
+            (AgentState::LoggedOut, some("shift over")),
+        ]
+    );
+}
+
+#[test]
+fn an_agent_is_removed_only_when_it_holds_nothing_and_leaves_logged_out() {
+    let mut m = manager();
+    m.log_in(at(0), ANA).unwrap();
+    m.ready(at(1), ANA).unwrap();
+    m.offered(at(2), ANA, ContactId(3)).unwrap();
+    assert_eq!(
+        m.remove_agent(at(3), ANA, "deleted"),
+        Err(AgentError::Holding {
+            agent: ANA,
+            contact: ContactId(3)
+        })
+    );
+    m.offer_ended(at(4), ANA, ContactId(3), None).unwrap();
+    states(&mut m);
+    m.remove_agent(at(5), ANA, "deleted").unwrap();
+    assert_eq!(
+        states(&mut m),
+        vec![(AgentState::LoggedOut, Some("deleted".to_owned()))]
+    );
+    assert_eq!(m.state(ANA), None);
+    // Its old deadlines find nobody.
+    m.handle_timeout(at(10_000));
+    assert!(states(&mut m).is_empty());
+    assert_eq!(
+        m.remove_agent(at(6), ANA, "again"),
+        Err(AgentError::UnknownAgent(ANA))
+    );
+}
+
+#[test]
 fn state_codes_round_trip() {
     for state in AgentState::ALL {
         assert_eq!(state.code().parse::<AgentState>().unwrap(), state);

@@ -137,6 +137,8 @@ pub struct CallRecord {
     pub disposition: Disposition,
     /// Why, in words (a hang-up cause, an admission decision).
     pub cause: String,
+    /// Its attributes: the caller's number and what its flow's menus set.
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A step of the durable router the core asks for.
@@ -279,6 +281,14 @@ pub enum CallError {
     /// No line is configured for the agent.
     #[error("{0} has no phone line configured")]
     NoLine(AgentId),
+    /// The contact's call is not connected to this agent.
+    #[error("{contact} is not connected to {agent}")]
+    NotConnected {
+        /// The contact.
+        contact: ContactId,
+        /// The agent.
+        agent: AgentId,
+    },
     /// An agent input the agent manager refused.
     #[error(transparent)]
     Agent(#[from] crate::agents::AgentError),
@@ -322,6 +332,10 @@ struct Call {
     bridged: bool,
     recording: Option<String>,
     ended: Option<(Timestamp, Disposition, String)>,
+    /// Its attributes as last queued (for the record).
+    attributes: BTreeMap<String, String>,
+    /// Why the customer's leg is being hung up on request (the record's cause when it goes).
+    hangup_by: Option<String>,
 }
 
 /// A finished call waiting for the agent's wrap-up to end before its record is written.
@@ -404,6 +418,19 @@ impl Calls {
         self.legs.contains_key(leg)
     }
 
+    /// Whether a leg is known to be in no bridge, now or by any command issued so far: a
+    /// caller's leg whose call has no agent and was never bridged. Parking or unbridging such
+    /// a leg touches no other leg (a bridged leg's partner is kept up by the handler).
+    pub fn leg_is_unbridged(&self, leg: &LegId) -> bool {
+        match self.legs.get(leg) {
+            Some((_, LegRole::Customer(contact))) => self
+                .calls
+                .get(contact)
+                .is_some_and(|c| !c.bridged && c.agent.is_none()),
+            _ => false,
+        }
+    }
+
     /// Contacts with a call in progress.
     pub fn live_calls(&self) -> usize {
         self.calls.len()
@@ -467,6 +494,7 @@ impl Calls {
                     cause: HangupCause::user_busy(),
                 },
             );
+            let attributes = caller_attributes(caller.as_ref());
             self.actions.push_back(CallAction::Record(CallRecord {
                 contact,
                 tenant,
@@ -484,16 +512,14 @@ impl Calls {
                 recording: None,
                 disposition: Disposition::Rejected,
                 cause: format!("admission: {decision}"),
+                attributes,
             }));
             return Ok(decision);
         }
-        let mut attributes = BTreeMap::new();
-        if let Some(caller) = &caller {
-            attributes.insert("caller".to_owned(), caller.clone());
-        }
+        let attributes = caller_attributes(caller.as_ref());
         if let Err(error) = self
             .flows
-            .start(now, contact, leg.clone(), &flow, attributes)
+            .start(now, contact, leg.clone(), &flow, attributes.clone())
         {
             self.admission.release(now, tenant, now);
             return Err(error.into());
@@ -526,6 +552,8 @@ impl Calls {
                 bridged: false,
                 recording: None,
                 ended: None,
+                attributes,
+                hangup_by: None,
             },
         );
         self.settle(now);
@@ -580,8 +608,9 @@ impl Calls {
     }
 
     /// Takes back a call found alive on `handler` after a restart: the caller's leg `leg`
-    /// carries `contact`, which the router still holds as `adoption` says. The call counts
-    /// against its client's trunks again whatever admission would say now (it exists).
+    /// carries `contact`, which the router still holds as `adoption` says, with the
+    /// `attributes` stored for it (its caller's number among them). The call counts against
+    /// its client's trunks again whatever admission would say now (it exists).
     #[allow(clippy::too_many_arguments)]
     pub fn adopt(
         &mut self,
@@ -592,6 +621,7 @@ impl Calls {
         tenant: TenantId,
         queue: String,
         adoption: Adoption,
+        attributes: BTreeMap<String, String>,
     ) -> Result<(), CallError> {
         if self.calls.contains_key(&contact) {
             return Err(CallError::DuplicateContact(contact));
@@ -602,7 +632,7 @@ impl Calls {
             leg: leg.clone(),
             tenant,
             queue,
-            caller: None,
+            caller: attributes.get(CALLER_ATTRIBUTE).cloned(),
             destination: None,
             arrived: now,
             ringing: Vec::new(),
@@ -612,12 +642,15 @@ impl Calls {
             bridged: false,
             recording: None,
             ended: None,
+            attributes: attributes.clone(),
+            hangup_by: None,
         };
         self.legs
             .insert(leg.clone(), (handler, LegRole::Customer(contact)));
         match adoption {
             Adoption::Waiting { flow } => {
-                self.flows.resume_queued(now, contact, leg, &flow)?;
+                self.flows
+                    .resume_queued(now, contact, leg, &flow, attributes)?;
                 self.calls.insert(contact, call);
             }
             Adoption::Connected {
@@ -639,7 +672,8 @@ impl Calls {
                 ..
             } => {
                 // The agent's side is gone: the caller waits again at its place.
-                self.flows.resume_queued(now, contact, leg, &flow)?;
+                self.flows
+                    .resume_queued(now, contact, leg, &flow, attributes)?;
                 self.calls.insert(contact, call);
                 self.actions.push_back(CallAction::Router {
                     contact,
@@ -758,7 +792,7 @@ impl Calls {
     }
 
     fn customer_left(&mut self, now: Timestamp, contact: ContactId, cause: &HangupCause) {
-        let Some(call) = self.calls.get(&contact) else {
+        let Some(call) = self.calls.get_mut(&contact) else {
             return;
         };
         let disposition = if call.answered.is_some() {
@@ -766,7 +800,9 @@ impl Calls {
         } else {
             Disposition::Abandoned
         };
-        self.end_call(now, contact, disposition, cause.to_string());
+        // A hang-up asked for (by the agent, over the API) is why, whatever cause the switch gave.
+        let cause = call.hangup_by.take().unwrap_or_else(|| cause.to_string());
+        self.end_call(now, contact, disposition, cause);
     }
 
     /// The agent's leg hung up while serving: the call is over for the customer too.
@@ -776,6 +812,11 @@ impl Calls {
         };
         if call.agent.as_ref().is_some_and(|(a, _)| *a == agent) {
             call.agent = None;
+            // The switch may report the agent's leg gone first after a hang-up asked for.
+            let cause = call
+                .hangup_by
+                .take()
+                .unwrap_or_else(|| "the agent hung up".to_owned());
             let (handler, leg) = (call.handler, call.leg.clone());
             self.media(
                 &handler,
@@ -785,12 +826,7 @@ impl Calls {
                 },
             );
             self.finish_with_agent(now, contact, agent);
-            self.end_call(
-                now,
-                contact,
-                Disposition::Answered,
-                "the agent hung up".to_owned(),
-            );
+            self.end_call(now, contact, Disposition::Answered, cause);
         }
     }
 
@@ -862,6 +898,7 @@ impl Calls {
             recording: call.recording,
             disposition,
             cause,
+            attributes: call.attributes,
         };
         let wraps = agent.is_some_and(|a| {
             self.agents
@@ -1240,6 +1277,72 @@ impl Calls {
         Ok(())
     }
 
+    /// The agent hangs up its call with `contact`: the customer's leg is hung up on the switch,
+    /// and when the switch reports it gone the call ends as usual (router, after-call work,
+    /// record, with `why` as the record's cause). `Ok(false)`: the contact has no call here
+    /// (chat, email), so there is nothing to hang up.
+    pub fn hang_up(
+        &mut self,
+        contact: ContactId,
+        agent: AgentId,
+        why: &str,
+    ) -> Result<bool, CallError> {
+        let Some(call) = self.calls.get_mut(&contact) else {
+            return Ok(false);
+        };
+        if call.agent.as_ref().is_none_or(|(a, _)| *a != agent) {
+            return Err(CallError::NotConnected { contact, agent });
+        }
+        call.hangup_by = Some(why.to_owned());
+        let (handler, leg) = (call.handler, call.leg.clone());
+        self.media(
+            &handler,
+            MediaCommand::Hangup {
+                leg,
+                cause: HangupCause::normal_clearing(),
+            },
+        );
+        Ok(true)
+    }
+
+    /// Removes an agent that holds no contact (an administrator deleted it): it is logged out
+    /// with `reason`, its parked line is hung up, and it is forgotten.
+    pub fn remove_agent(
+        &mut self,
+        now: Timestamp,
+        agent: AgentId,
+        reason: &str,
+    ) -> Result<(), CallError> {
+        self.agents.remove_agent(now, agent, reason)?;
+        if let Some((handler, leg)) = self.line_legs.remove(&agent) {
+            self.legs.remove(&leg);
+            self.media(
+                &handler,
+                MediaCommand::Hangup {
+                    leg,
+                    cause: HangupCause::normal_clearing(),
+                },
+            );
+        }
+        // Settled before the agent is forgotten: its logout still reaches the router and the
+        // store, and its client's count of available agents drops.
+        self.settle(now);
+        self.lines.remove(&agent);
+        self.tenants.remove(&agent);
+        self.wrapping.remove(&agent);
+        Ok(())
+    }
+
+    /// The flows (an administrator adds, replaces or removes them).
+    pub fn flows_mut(&mut self) -> &mut FlowEngine {
+        &mut self.flows
+    }
+
+    /// The admission core (an administrator's new client gets its trunk rules).
+    pub fn admission_mut(&mut self) -> &mut Admission {
+        &mut self.admission
+    }
+
     // ----- plumbing ----------------------------------------------------------------------------
 
     fn notify(&mut self, now: Timestamp, agent: AgentId, contact: ContactId, kind: NoticeKind) {
@@ -1301,6 +1404,7 @@ impl Calls {
             } => {
                 if let Some(call) = self.calls.get_mut(&contact) {
                     call.queue = queue.clone();
+                    call.attributes = attributes.clone();
                 }
                 self.actions.push_back(CallAction::Enqueue {
                     contact,
@@ -1422,6 +1526,16 @@ impl Calls {
         }
         self.actions.push_back(CallAction::AgentState(change));
     }
+}
+
+/// The attribute that carries the calling number.
+pub const CALLER_ATTRIBUTE: &str = "caller";
+
+/// A new call's first attributes: its calling number, when known.
+fn caller_attributes(caller: Option<&String>) -> BTreeMap<String, String> {
+    caller
+        .map(|c| BTreeMap::from([(CALLER_ATTRIBUTE.to_owned(), c.clone())]))
+        .unwrap_or_default()
 }
 
 /// The leg an event is about (a bridge: its first leg).

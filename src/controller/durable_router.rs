@@ -2,6 +2,7 @@
 //! store before the caller sees it, and a restart rebuilds the queue from the store in the same
 //! order with the same waiting times.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
@@ -12,9 +13,11 @@ use crate::model::{
 };
 use crate::routing::setup::CriterionSetup;
 use crate::routing::{
-    Catalog, ContactSetup, Output, OverflowTarget, Router, RouterError, SetupError,
+    Catalog, ContactSetup, ContactSpec, Output, OverflowTarget, Router, RouterError, SetupError,
 };
 use crate::store::{NewContact, Store, StoreError, StoredContact, Transition};
+
+use super::admin::{self, Directory};
 
 /// How far back customer affinity is rebuilt after a restart.
 pub const AFFINITY_MEMORY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -100,15 +103,22 @@ pub struct DurableRouter {
     /// Transitions decided but not yet written, and the outputs waiting for them.
     unwritten: Vec<Transition>,
     unreported: Vec<Output>,
+    /// The attributes of each live contact, as last stored (for views and re-adopted calls).
+    attributes: FxHashMap<ContactId, BTreeMap<String, String>>,
+    /// Every agent's definition, and what administrators changed over the API.
+    directory: Directory,
 }
 
 impl DurableRouter {
-    /// Builds the router from the resolved configuration and rebuilds its queues from the store.
+    /// Builds the router from the resolved configuration, with the catalog administrators
+    /// changed over the API laid over it, and rebuilds its queues from the store.
     pub async fn open(
-        resolved: Resolved,
+        mut resolved: Resolved,
         store: Store,
         now: Timestamp,
     ) -> Result<(Self, Rebuilt), DurableError> {
+        let items = store.catalog_items().await?;
+        let directory = admin::overlay(&mut resolved, &items);
         let Resolved {
             catalog,
             settings,
@@ -134,6 +144,8 @@ impl DurableRouter {
             states: FxHashMap::default(),
             unwritten: Vec::new(),
             unreported: Vec::new(),
+            attributes: FxHashMap::default(),
+            directory,
         };
         let rebuilt = this.rebuild(now).await?;
         Ok((this, rebuilt))
@@ -193,8 +205,7 @@ impl DurableRouter {
             criteria,
         };
         let spec = self
-            .catalog
-            .resolve_contact(&setup, stored.id, stored.arrived_at)
+            .resolve(&setup, stored.id, stored.arrived_at)
             .map_err(|e| e.to_string())?;
         if stored.state == ContactState::Connected {
             let agent = stored
@@ -207,10 +218,12 @@ impl DurableRouter {
                 .restore_connected(now, spec, agent, since)
                 .map_err(|e| e.to_string())?;
             self.states.insert(stored.id, ContactState::Connected);
+            self.attributes.insert(stored.id, setup.attributes);
             return Ok(true);
         }
         self.router.arrive(now, spec).map_err(|e| e.to_string())?;
         self.states.insert(stored.id, ContactState::Queued);
+        self.attributes.insert(stored.id, setup.attributes);
         if stored.state == ContactState::Offered {
             let mut back = Transition::new(stored.id, ContactState::Queued, now);
             back.detail = Some("restart: the offer was lost; back at its place".to_owned());
@@ -229,6 +242,47 @@ impl DurableRouter {
         &self.catalog
     }
 
+    /// The attributes of a live contact, as last stored (a call's: what its flow collected).
+    pub fn contact_attributes(&self, contact: ContactId) -> Option<&BTreeMap<String, String>> {
+        self.attributes.get(&contact)
+    }
+
+    /// Every agent's definition, and what administrators changed over the API.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Makes an administrator's change to the router, the catalog and the directory, then
+    /// writes what the router decided because of it (offers to a new agent, contacts a removed
+    /// membership leaves unservable) and returns those outputs.
+    pub(crate) async fn change<T>(
+        &mut self,
+        edit: impl FnOnce(&mut Router, &mut Catalog, &mut Directory) -> Result<T, DurableError>,
+    ) -> Result<(T, Vec<Output>), DurableError> {
+        self.flush().await?;
+        let value = edit(&mut self.router, &mut self.catalog, &mut self.directory)?;
+        Ok((value, self.settle().await?))
+    }
+
+    /// Resolves a contact's setup; a queue an administrator deleted is refused like a missing
+    /// one (its name stays in the catalog until a restart).
+    fn resolve(
+        &self,
+        setup: &ContactSetup,
+        id: ContactId,
+        now: Timestamp,
+    ) -> Result<ContactSpec, DurableError> {
+        if let Some(queue) = self.catalog.queue_id(&setup.queue) {
+            if self.directory.is_closed(queue) {
+                return Err(DurableError::Contact(SetupError::new(
+                    "queue",
+                    format!("no queue is named {:?} (it was deleted)", setup.queue),
+                )));
+            }
+        }
+        Ok(self.catalog.resolve_contact(setup, id, now)?)
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -242,14 +296,16 @@ impl DurableRouter {
     ) -> Result<(ContactId, Vec<Output>), DurableError> {
         self.flush().await?;
         // Validate before anything is stored.
-        let probe = self.catalog.resolve_contact(setup, ContactId(0), now)?;
+        let probe = self.resolve(setup, ContactId(0), now)?;
         let new = self.new_contact(now, setup, probe.tenant)?;
         let id = self.store.insert_contact(&new).await?;
         let mut spec = probe;
         spec.id = id;
         self.states.insert(id, ContactState::Queued);
+        self.attributes.insert(id, setup.attributes.clone());
         if let Err(error) = self.router.arrive(now, spec) {
             self.states.remove(&id);
+            self.attributes.remove(&id);
             let mut end = Transition::new(id, ContactState::Overflowed, now);
             end.detail = Some(format!("refused by the router: {error}"));
             self.store.record(&[end]).await?;
@@ -293,7 +349,7 @@ impl DurableRouter {
         setup: &ContactSetup,
     ) -> Result<ContactId, DurableError> {
         self.flush().await?;
-        let probe = self.catalog.resolve_contact(setup, ContactId(0), now)?;
+        let probe = self.resolve(setup, ContactId(0), now)?;
         let new = self.new_contact(now, setup, probe.tenant)?;
         Ok(self.store.insert_contact(&new).await?)
     }
@@ -307,10 +363,15 @@ impl DurableRouter {
         setup: &ContactSetup,
     ) -> Result<Vec<Output>, DurableError> {
         self.flush().await?;
-        let spec = self.catalog.resolve_contact(setup, contact, now)?;
+        let spec = self.resolve(setup, contact, now)?;
+        // Checked before the router takes the contact: a transition the store refuses would
+        // block every later write.
+        crate::store::check_attributes("attributes", &setup.attributes)?;
         self.states.insert(contact, ContactState::Queued);
+        self.attributes.insert(contact, setup.attributes.clone());
         if let Err(error) = self.router.arrive(now, spec) {
             self.states.remove(&contact);
+            self.attributes.remove(&contact);
             let mut end = Transition::new(contact, ContactState::Overflowed, now);
             end.detail = Some(format!("refused by the router: {error}"));
             self.store.record(&[end]).await?;
@@ -319,6 +380,8 @@ impl DurableRouter {
         let mut queued = Transition::new(contact, ContactState::Queued, now);
         queued.queue = Some(setup.queue.clone());
         queued.detail = Some("queued by its flow".to_owned());
+        // What the flow's menus set is stored with the contact: a restart keeps it.
+        queued.attributes = Some(setup.attributes.clone());
         self.unwritten.push(queued);
         self.settle().await
     }
@@ -612,6 +675,7 @@ impl DurableRouter {
         };
         if t.state.is_final() {
             self.states.remove(&contact);
+            self.attributes.remove(&contact);
         } else {
             self.states.insert(contact, t.state);
         }

@@ -1,20 +1,29 @@
 //! The controller: one task owns the live state (the durable router) and is fed by a bounded
 //! channel of commands; it also wakes itself for the router's deadlines. Web handlers and
-//! adapters hold a [`Controller`] handle and never touch the state directly.
+//! adapters hold a [`Controller`] handle and never touch the state directly; they read the
+//! catalog's names from a snapshot the task publishes ([`Controller::catalog`]).
 
+pub mod admin;
 pub mod calls;
 mod durable_router;
 pub mod telephony;
 
+pub use admin::{
+    AdminChange, AdminError, AdminOutcome, CatalogView, Definitions, Directory, QueueDefinition,
+};
 pub use durable_router::{AFFINITY_MEMORY, DurableError, DurableRouter, Rebuilt, Refusal};
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::model::{ContactId, MediaType, Priority, Timestamp};
+use crate::agents::AgentState;
+use crate::model::{AgentId, ContactId, MediaType, Priority, Timestamp};
 use crate::routing::{ContactSetup, Output};
+use crate::store::AgentStateChange;
 
 /// Commands queued before senders wait (backpressure, not unbounded memory).
 pub const COMMAND_QUEUE: usize = 1024;
@@ -46,6 +55,18 @@ pub enum CommandError {
     /// The controller is gone.
     #[error("the controller has stopped")]
     Stopped,
+}
+
+impl From<AdminError> for CommandError {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::Invalid { .. } => CommandError::Invalid(error.to_string()),
+            AdminError::NotFound(message) => CommandError::NotFound(message),
+            AdminError::Conflict(message) => CommandError::Conflict(message),
+            AdminError::Store(e) => CommandError::Store(e.to_string()),
+            AdminError::Router(e) => e.into(),
+        }
+    }
 }
 
 impl From<DurableError> for CommandError {
@@ -97,6 +118,21 @@ enum Command {
     Queues(oneshot::Sender<Vec<QueueView>>),
     Agents(oneshot::Sender<Vec<AgentView>>),
     ContactInfo(ContactId, oneshot::Sender<Option<ContactView>>),
+    Contacts(String, usize, oneshot::Sender<Vec<ContactView>>),
+    Hangup(ContactId, String, oneshot::Sender<Reply<HangupOutcome>>),
+    Admin(Box<AdminChange>, oneshot::Sender<Reply<AdminOutcome>>),
+    Definitions(String, oneshot::Sender<Definitions>),
+}
+
+/// What an agent's hang-up did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HangupOutcome {
+    /// The caller's leg is being hung up on the switch; the call ends (and its record is
+    /// written) when the switch reports it gone.
+    OnTheSwitch,
+    /// The contact has no call (chat, email, or no calls side): it was completed, with these
+    /// outputs of the router.
+    Completed(Vec<Output>),
 }
 
 /// An agent as the controller sees it now, for supervisors' listings.
@@ -104,9 +140,10 @@ enum Command {
 pub struct AgentView {
     /// The agent's name.
     pub name: String,
-    /// The agent's tenant, where the controller knows it (with the calls side).
+    /// The agent's tenant.
     pub tenant: Option<String>,
-    /// The agent manager's state code (`available`, `break`…); `None` without the calls side.
+    /// Its state code (`available`, `break`…); `None` with the calls side for an agent without
+    /// a phone line.
     pub state: Option<&'static str>,
     /// When the agent entered that state, in microseconds since the epoch.
     pub since_us: Option<i64>,
@@ -129,6 +166,8 @@ pub struct ContactView {
     pub phase: &'static str,
     /// Agents it is offered to, or the agent it is connected to.
     pub agents: Vec<String>,
+    /// Its attributes, as last stored (what its flow's menus set, for a call).
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// What can be done to a contact.
@@ -148,8 +187,11 @@ pub enum ContactAction {
     Callback,
 }
 
+/// The reason of a break asked for without one.
+pub const DEFAULT_BREAK_REASON: &str = "break";
+
 /// What can be done to an agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentAction {
     /// Log in (available for every media type with slots).
     LogIn,
@@ -159,8 +201,9 @@ pub enum AgentAction {
     Ready(Option<MediaType>),
     /// Not available for one media type or all.
     NotReady(Option<MediaType>),
-    /// A break (with calls: after the current contact).
-    Break,
+    /// A break, with its reason (stored with the state; default [`DEFAULT_BREAK_REASON`]);
+    /// with calls, it starts after the current contact.
+    Break(Option<String>),
     /// The agent's portal is alive.
     Heartbeat,
 }
@@ -170,6 +213,7 @@ pub enum AgentAction {
 pub struct Controller {
     commands: mpsc::Sender<Command>,
     outputs: watch::Receiver<u64>,
+    catalog: watch::Receiver<Arc<CatalogView>>,
     notices: Option<tokio::sync::broadcast::Sender<telephony::AgentNotice>>,
 }
 
@@ -190,11 +234,14 @@ impl Controller {
     pub fn spawn(router: DurableRouter) -> (Controller, ControllerTask) {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
         let (published, outputs) = watch::channel(0);
-        let handle = tokio::spawn(run(router, None, inbox, published));
+        let (names, catalog) = watch::channel(Arc::new(admin::view(&router)));
+        let channels = Published { published, names };
+        let handle = tokio::spawn(run(router, None, inbox, channels));
         (
             Controller {
                 commands,
                 outputs,
+                catalog,
                 notices: None,
             },
             ControllerTask { handle },
@@ -202,19 +249,24 @@ impl Controller {
     }
 
     /// Starts the controller task with the calls side: handlers, flows, agents, admission.
+    /// The calls side is brought in line with what administrators changed over the API first.
     pub fn spawn_with_calls(
         router: DurableRouter,
-        setup: telephony::TelephonySetup,
+        mut setup: telephony::TelephonySetup,
     ) -> (Controller, ControllerTask) {
         let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
         let (published, outputs) = watch::channel(0);
+        let (names, catalog) = watch::channel(Arc::new(admin::view(&router)));
+        let channels = Published { published, names };
+        admin::prepare_calls(&router, &mut setup, Timestamp::now());
         let side = telephony::Telephony::start(setup);
         let notices = Some(side.0.notices());
-        let handle = tokio::spawn(run(router, Some(side), inbox, published));
+        let handle = tokio::spawn(run(router, Some(side), inbox, channels));
         (
             Controller {
                 commands,
                 outputs,
+                catalog,
                 notices,
             },
             ControllerTask { handle },
@@ -271,6 +323,41 @@ impl Controller {
         self.ask(|reply| Command::ContactInfo(contact, reply)).await
     }
 
+    /// `tenant`'s live contacts, oldest id first, at most `limit`.
+    pub async fn contacts(&self, tenant: &str, limit: usize) -> Result<Vec<ContactView>, Stopped> {
+        let tenant = tenant.to_owned();
+        self.ask(|reply| Command::Contacts(tenant, limit, reply))
+            .await
+    }
+
+    /// Agent `agent` hangs up its contact: with the calls side, the caller's leg is hung up on
+    /// the switch (and the call ends when the switch reports it gone); a contact without a call
+    /// is completed.
+    pub async fn hang_up(&self, contact: ContactId, agent: &str) -> Reply<HangupOutcome> {
+        let agent = agent.to_owned();
+        self.ask(|reply| Command::Hangup(contact, agent, reply))
+            .await
+            .unwrap_or(Err(CommandError::Stopped))
+    }
+
+    /// An administrator's change of the catalog: checked, stored, applied live.
+    pub async fn admin(&self, change: AdminChange) -> Reply<AdminOutcome> {
+        self.ask(|reply| Command::Admin(Box::new(change), reply))
+            .await
+            .unwrap_or(Err(CommandError::Stopped))
+    }
+
+    /// Every definition (queues, agents, flows) of `tenant`.
+    pub async fn definitions(&self, tenant: &str) -> Result<Definitions, Stopped> {
+        let tenant = tenant.to_owned();
+        self.ask(|reply| Command::Definitions(tenant, reply)).await
+    }
+
+    /// The catalog's names and owners as of the last change.
+    pub fn catalog(&self) -> Arc<CatalogView> {
+        self.catalog.borrow().clone()
+    }
+
     /// Agents' portal notices (screen pops) from now on; `None` without the calls side.
     pub fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<telephony::AgentNotice>> {
         self.notices.as_ref().map(|n| n.subscribe())
@@ -285,6 +372,14 @@ impl Controller {
 /// Longest sleep between deadline checks (wall clocks can jump).
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
+/// What the task publishes for readers.
+struct Published {
+    /// Counts the router's outputs (live views wake on it).
+    published: watch::Sender<u64>,
+    /// The catalog's names and owners.
+    names: watch::Sender<Arc<CatalogView>>,
+}
+
 async fn run(
     mut router: DurableRouter,
     mut side: Option<(
@@ -293,9 +388,10 @@ async fn run(
         mpsc::Receiver<telephony::Feedback>,
     )>,
     mut inbox: mpsc::Receiver<Command>,
-    published: watch::Sender<u64>,
+    channels: Published,
 ) {
     let mut produced = 0u64;
+    let mut presence = Presence::default();
     loop {
         let deadline = match (
             router.next_deadline(),
@@ -345,8 +441,13 @@ async fn run(
                 outputs.map(|o| o.len())
             }
             (Input::Command(command), telephony) => {
-                let outputs = handle(&mut router, telephony, now, command).await;
-                Ok(outputs)
+                let mut task = Task {
+                    router: &mut router,
+                    telephony,
+                    presence: &mut presence,
+                    names: &channels.names,
+                };
+                Ok(task.handle(now, command).await)
             }
             (Input::Handler(event), Some(t)) => {
                 t.handler_event(&mut router, event).await;
@@ -362,7 +463,7 @@ async fn run(
             Ok(0) => {}
             Ok(count) => {
                 produced += count as u64;
-                published.send_replace(produced);
+                channels.published.send_replace(produced);
             }
             Err(error) => {
                 tracing::error!(%error, "the controller could not store the router's decisions; retrying")
@@ -380,86 +481,301 @@ enum Input {
     Tick,
 }
 
-async fn handle(
-    router: &mut DurableRouter,
-    telephony: Option<&mut telephony::Telephony>,
-    now: Timestamp,
-    command: Command,
-) -> usize {
-    let outputs = match command {
-        Command::Arrive(setup, reply) => {
-            let result = router.arrive(now, &setup).await.map_err(CommandError::from);
-            let outputs = result
-                .as_ref()
-                .map(|(_, outputs)| outputs.clone())
-                .unwrap_or_default();
-            log_outputs(router, &outputs);
-            let _ = reply.send(result);
-            outputs
-        }
-        Command::Contact(contact, action, reply) => {
-            let result = match action {
-                ContactAction::Accept(agent) => router.accept(now, contact, &agent).await,
-                ContactAction::Reject(agent) => router.reject(now, contact, &agent).await,
-                ContactAction::Abandon => router.abandon(now, contact).await,
-                ContactAction::Complete => router.complete(now, contact).await,
-                ContactAction::Priority(priority) => {
-                    router.set_priority(now, contact, priority).await
-                }
-                ContactAction::Callback => router.request_callback(now, contact).await,
+/// Agents' states where there is no calls side (its agent manager keeps them otherwise): what
+/// the API's agent actions make of them, stamped and stored.
+#[derive(Default)]
+struct Presence {
+    states: BTreeMap<AgentId, (AgentState, Timestamp, Option<String>)>,
+    /// Changes the store did not take yet (bounded; the oldest go first).
+    unstored: Vec<AgentStateChange>,
+}
+
+impl Presence {
+    /// The state `action` leads to from `current`, with its reason; `None`: no change to record.
+    fn next(current: AgentState, action: &AgentAction) -> Option<(AgentState, Option<String>)> {
+        let logged_in = current != AgentState::LoggedOut;
+        match action {
+            // The router makes an agent available for every media type at login.
+            AgentAction::LogIn if !logged_in => Some((
+                AgentState::Available,
+                Some(crate::agents::LOGGED_IN.to_owned()),
+            )),
+            AgentAction::LogOut if logged_in => Some((
+                AgentState::LoggedOut,
+                Some(crate::agents::LOGGED_OUT.to_owned()),
+            )),
+            AgentAction::Ready(media) if logged_in => Some((
+                AgentState::Available,
+                media.map(|m| format!("ready for {m}")),
+            )),
+            AgentAction::NotReady(None) if logged_in => {
+                Some((AgentState::Break, Some("not ready".to_owned())))
             }
-            .map_err(CommandError::from);
-            finish(router, result, reply)
+            AgentAction::Break(reason) if logged_in => Some((
+                AgentState::Break,
+                Some(
+                    reason
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_BREAK_REASON.to_owned()),
+                ),
+            )),
+            _ => None,
         }
-        Command::Agent(agent, action, reply) => {
-            if let Some(t) = telephony {
-                // With calls, the agent manager decides; the router follows its changes.
-                let result = match router.catalog().agent_id(&agent) {
-                    Some(id) => t.agent(router, id, action).await.map(|()| Vec::new()),
-                    None => Err(CommandError::NotFound(format!("no agent named {agent:?}"))),
-                };
-                let _ = reply.send(result);
-                return 1;
-            }
-            let result = match action {
-                AgentAction::LogIn => router.log_in(now, &agent).await,
-                AgentAction::LogOut => router.log_out(now, &agent).await,
-                AgentAction::Ready(media) => router.set_available(now, &agent, media, true).await,
-                AgentAction::NotReady(media) => {
-                    router.set_available(now, &agent, media, false).await
-                }
-                AgentAction::Break => router.set_available(now, &agent, None, false).await,
-                AgentAction::Heartbeat => Ok(Vec::new()),
-            }
-            .map_err(CommandError::from);
-            finish(router, result, reply)
-        }
-        Command::Explain(contact, reply) => {
-            let result = router
-                .router()
-                .explain(now, contact)
-                .map(|e| e.render(router.catalog()))
-                .map_err(|e| CommandError::NotFound(e.render(router.catalog())));
-            let _ = reply.send(result);
-            Vec::new()
-        }
-        Command::Queues(reply) => {
-            let _ = reply.send(queue_views(router, now));
-            Vec::new()
-        }
-        Command::Agents(reply) => {
-            let _ = reply.send(agent_views(router, telephony.as_deref()));
-            return 0;
-        }
-        Command::ContactInfo(contact, reply) => {
-            let _ = reply.send(contact_view(router, contact));
-            return 0;
-        }
-    };
-    if let Some(t) = telephony {
-        t.router_outputs(router, now, &outputs).await;
     }
-    outputs.len()
+
+    /// Records `agent`'s move to `state` at `now`, if it is one, and stores what is waiting.
+    async fn enter(
+        &mut self,
+        router: &DurableRouter,
+        now: Timestamp,
+        agent: AgentId,
+        state: AgentState,
+        reason: Option<String>,
+    ) {
+        let Some(tenant) = router.directory().agent(agent).map(|a| a.tenant.clone()) else {
+            return;
+        };
+        self.record(router, now, agent, tenant, state, reason).await;
+    }
+
+    /// Records `agent` (of client `tenant`) leaving because it was deleted, if it was in.
+    async fn deleted(
+        &mut self,
+        router: &DurableRouter,
+        now: Timestamp,
+        agent: AgentId,
+        tenant: String,
+    ) {
+        let reason = Some(admin::DELETED_REASON.to_owned());
+        self.record(router, now, agent, tenant, AgentState::LoggedOut, reason)
+            .await;
+        self.states.remove(&agent);
+    }
+
+    async fn record(
+        &mut self,
+        router: &DurableRouter,
+        now: Timestamp,
+        agent: AgentId,
+        tenant: String,
+        state: AgentState,
+        reason: Option<String>,
+    ) {
+        let current = self.states.get(&agent);
+        let same = current.map_or(state == AgentState::LoggedOut, |(s, _, r)| {
+            *s == state && (*r == reason || state == AgentState::LoggedOut)
+        });
+        if same {
+            return;
+        }
+        self.unstored.push(AgentStateChange {
+            tenant,
+            agent: router.catalog().agent_name(agent).to_owned(),
+            state,
+            reason: reason.clone(),
+            at: now,
+        });
+        self.states.insert(agent, (state, now, reason));
+        match router.store().record_agent_states(&self.unstored).await {
+            Ok(()) => self.unstored.clear(),
+            Err(error @ crate::store::StoreError::Invalid { .. }) => {
+                // Retrying a batch the store refuses would block every later change.
+                tracing::error!(%error, "agent states refused by the store; dropped");
+                self.unstored.clear();
+            }
+            Err(error) => {
+                tracing::error!(%error, "agent states not stored yet; retrying with the next");
+                let excess = self
+                    .unstored
+                    .len()
+                    .saturating_sub(telephony::MAX_UNSTORED_STATES);
+                if excess > 0 {
+                    self.unstored.drain(..excess);
+                    tracing::error!(
+                        lost = excess,
+                        "agent state changes dropped: the store is down"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One command's view of the task's state.
+struct Task<'a> {
+    router: &'a mut DurableRouter,
+    telephony: Option<&'a mut telephony::Telephony>,
+    presence: &'a mut Presence,
+    names: &'a watch::Sender<Arc<CatalogView>>,
+}
+
+impl Task<'_> {
+    async fn handle(&mut self, now: Timestamp, command: Command) -> usize {
+        let router = &mut *self.router;
+        let outputs = match command {
+            Command::Arrive(setup, reply) => {
+                let result = router.arrive(now, &setup).await.map_err(CommandError::from);
+                let outputs = result
+                    .as_ref()
+                    .map(|(_, outputs)| outputs.clone())
+                    .unwrap_or_default();
+                log_outputs(router, &outputs);
+                let _ = reply.send(result);
+                outputs
+            }
+            Command::Contact(contact, action, reply) => {
+                let result = match action {
+                    ContactAction::Accept(agent) => router.accept(now, contact, &agent).await,
+                    ContactAction::Reject(agent) => router.reject(now, contact, &agent).await,
+                    ContactAction::Abandon => router.abandon(now, contact).await,
+                    ContactAction::Complete => router.complete(now, contact).await,
+                    ContactAction::Priority(priority) => {
+                        router.set_priority(now, contact, priority).await
+                    }
+                    ContactAction::Callback => router.request_callback(now, contact).await,
+                }
+                .map_err(CommandError::from);
+                finish(router, result, reply)
+            }
+            Command::Agent(agent, action, reply) => {
+                if let Some(t) = self.telephony.as_deref_mut() {
+                    // With calls, the agent manager decides; the router follows its changes.
+                    let result = match router.catalog().agent_id(&agent) {
+                        Some(id) => t.agent(router, id, action).await.map(|()| Vec::new()),
+                        None => Err(CommandError::NotFound(format!("no agent named {agent:?}"))),
+                    };
+                    let _ = reply.send(result);
+                    return 1;
+                }
+                let result = match &action {
+                    AgentAction::LogIn => router.log_in(now, &agent).await,
+                    AgentAction::LogOut => router.log_out(now, &agent).await,
+                    AgentAction::Ready(media) => {
+                        router.set_available(now, &agent, *media, true).await
+                    }
+                    AgentAction::NotReady(media) => {
+                        router.set_available(now, &agent, *media, false).await
+                    }
+                    AgentAction::Break(_) => router.set_available(now, &agent, None, false).await,
+                    AgentAction::Heartbeat => Ok(Vec::new()),
+                }
+                .map_err(CommandError::from);
+                if result.is_ok() {
+                    if let Some(id) = router.catalog().agent_id(&agent) {
+                        let current = self
+                            .presence
+                            .states
+                            .get(&id)
+                            .map_or(AgentState::LoggedOut, |(s, _, _)| *s);
+                        if let Some((state, reason)) = Presence::next(current, &action) {
+                            self.presence.enter(router, now, id, state, reason).await;
+                        }
+                    }
+                }
+                finish(router, result, reply)
+            }
+            Command::Hangup(contact, agent, reply) => {
+                let on_switch = match (
+                    self.telephony.as_deref_mut(),
+                    router.catalog().agent_id(&agent),
+                ) {
+                    (Some(t), Some(id)) => t.hang_up(router, contact, id).await,
+                    _ => Ok(false),
+                };
+                match on_switch {
+                    Ok(true) => {
+                        let _ = reply.send(Ok(HangupOutcome::OnTheSwitch));
+                        return 1;
+                    }
+                    Ok(false) => {
+                        // No call to hang up: ending the contact is the hang-up.
+                        let result = router
+                            .complete(now, contact)
+                            .await
+                            .map_err(CommandError::from);
+                        let outputs = result.as_ref().cloned().unwrap_or_default();
+                        log_outputs(router, &outputs);
+                        let _ = reply.send(result.map(HangupOutcome::Completed));
+                        outputs
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                        return 0;
+                    }
+                }
+            }
+            Command::Admin(change, reply) => {
+                let deleted = match &*change {
+                    AdminChange::DeleteAgent { name, tenant } => {
+                        router.catalog().agent_id(name).map(|a| (a, tenant.clone()))
+                    }
+                    _ => None,
+                };
+                let result =
+                    admin::apply(router, self.telephony.as_deref_mut(), now, *change).await;
+                match result {
+                    Ok((outcome, outputs)) => {
+                        self.names.send_replace(Arc::new(admin::view(router)));
+                        if let (Some((agent, tenant)), None) = (deleted, self.telephony.as_deref())
+                        {
+                            // Without the calls side, the deleted agent's logout is stored here.
+                            self.presence.deleted(router, now, agent, tenant).await;
+                        }
+                        log_outputs(router, &outputs);
+                        let _ = reply.send(Ok(outcome));
+                        outputs
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "administrator's change refused");
+                        let _ = reply.send(Err(error.into()));
+                        Vec::new()
+                    }
+                }
+            }
+            Command::Definitions(tenant, reply) => {
+                let _ = reply.send(admin::definitions(router, &tenant));
+                return 0;
+            }
+            Command::Explain(contact, reply) => {
+                let result = router
+                    .router()
+                    .explain(now, contact)
+                    .map(|e| e.render(router.catalog()))
+                    .map_err(|e| CommandError::NotFound(e.render(router.catalog())));
+                let _ = reply.send(result);
+                Vec::new()
+            }
+            Command::Queues(reply) => {
+                let _ = reply.send(queue_views(router, now));
+                Vec::new()
+            }
+            Command::Agents(reply) => {
+                let views = agent_views(router, self.telephony.as_deref(), self.presence);
+                let _ = reply.send(views);
+                return 0;
+            }
+            Command::ContactInfo(contact, reply) => {
+                let _ = reply.send(contact_view(router, contact));
+                return 0;
+            }
+            Command::Contacts(tenant, limit, reply) => {
+                let mut views: Vec<ContactView> = router
+                    .router()
+                    .live_contact_ids()
+                    .filter_map(|c| contact_view(router, c))
+                    .filter(|v| v.tenant == tenant)
+                    .collect();
+                views.sort_by_key(|v| v.id);
+                views.truncate(limit);
+                let _ = reply.send(views);
+                return 0;
+            }
+        };
+        if let Some(t) = self.telephony.as_deref_mut() {
+            t.router_outputs(router, now, &outputs).await;
+        }
+        outputs.len()
+    }
 }
 
 fn finish(
@@ -590,6 +906,7 @@ fn queue_views(router: &DurableRouter, now: Timestamp) -> Vec<QueueView> {
     let catalog = router.catalog();
     let mut views: Vec<QueueView> = r
         .queue_ids()
+        .filter(|id| !router.directory().is_closed(*id))
         .filter_map(|id| {
             let spec = r.queue_spec(id).ok()?;
             let waiting = MediaType::ALL
@@ -614,22 +931,40 @@ fn queue_views(router: &DurableRouter, now: Timestamp) -> Vec<QueueView> {
     views
 }
 
-fn agent_views(router: &DurableRouter, telephony: Option<&telephony::Telephony>) -> Vec<AgentView> {
+fn agent_views(
+    router: &DurableRouter,
+    telephony: Option<&telephony::Telephony>,
+    presence: &Presence,
+) -> Vec<AgentView> {
     let catalog = router.catalog();
     let mut views: Vec<AgentView> = router
         .router()
         .agent_ids()
         .map(|id| {
-            let calls = telephony.map(telephony::Telephony::calls);
-            let state = calls.and_then(|c| c.agents().state(id));
+            let state = match telephony {
+                Some(t) => t
+                    .calls()
+                    .agents()
+                    .state(id)
+                    .map(|(s, at, reason)| (s, Some(at), reason.map(str::to_owned))),
+                // Without the calls side an agent the API never moved is logged out.
+                None => Some(
+                    presence
+                        .states
+                        .get(&id)
+                        .map_or((AgentState::LoggedOut, None, None), |(s, at, reason)| {
+                            (*s, Some(*at), reason.clone())
+                        }),
+                ),
+            };
             AgentView {
                 name: catalog.agent_name(id).to_owned(),
-                tenant: calls
-                    .and_then(|c| c.agent_tenant(id))
-                    .map(|t| catalog.tenant_name(t).to_owned()),
-                state: state.map(|(s, _, _)| s.code()),
-                since_us: state.map(|(_, at, _)| at.as_micros()),
-                reason: state.and_then(|(_, _, reason)| reason.map(str::to_owned)),
+                tenant: router.directory().agent(id).map(|a| a.tenant.clone()),
+                state: state.as_ref().map(|(s, _, _)| s.code()),
+                since_us: state
+                    .as_ref()
+                    .and_then(|(_, at, _)| at.map(|t| t.as_micros())),
+                reason: state.and_then(|(_, _, reason)| reason),
             }
         })
         .collect();
@@ -653,5 +988,9 @@ fn contact_view(router: &DurableRouter, contact: ContactId) -> Option<ContactVie
             .iter()
             .map(|a| catalog.agent_name(*a).to_owned())
             .collect(),
+        attributes: router
+            .contact_attributes(contact)
+            .cloned()
+            .unwrap_or_default(),
     })
 }

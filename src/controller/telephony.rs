@@ -1,20 +1,27 @@
 //! The calls side of the controller task: it feeds the call core ([`Calls`]) with the
 //! handlers' events and the router's outputs, and carries out what the core decides —
-//! commands to handlers (one ordered queue per handler, so that "answer, then tag, then play"
-//! stays in that order), steps of the durable router, records and agent states in the store.
+//! commands to handlers (in order per leg, so that "answer, then tag, then play" stays in that
+//! order), steps of the durable router, records and agent states in the store.
 //!
 //! Everything here runs on the controller task; only the handlers' commands run beside it, on
 //! one worker per handler, which reports failures and resync snapshots back as [`Feedback`].
+//! A worker keeps several commands in flight: each waits only for the earlier ones on the same
+//! legs (one caller's "answer, tag, park" does not wait for another caller's bridge), and a
+//! command that may act on legs it does not name waits for, and holds back, every other.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use rustc_hash::FxHashSet;
+use smallvec::SmallVec;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::media::{
-    HandlerEvent, HandlerId, HandlerPool, HangupCause, LegDirection, LegSnapshot, MediaCommand,
-    MediaError, MediaEvent, MediaHandler,
+    HandlerEvent, HandlerId, HandlerPool, HangupCause, LegDirection, LegId, LegSnapshot,
+    MediaCommand, MediaError, MediaEvent, MediaHandler, RecordTarget,
 };
 use crate::model::{AgentId, ContactId, ContactState, MediaType, Timestamp};
 use crate::routing::{ContactSetup, Output};
@@ -27,6 +34,10 @@ use super::calls::{
 
 /// Commands waiting for one handler before the controller waits (backpressure).
 pub const HANDLER_QUEUE: usize = 4096;
+
+/// Commands one handler's worker holds at once, running or waiting for an earlier one on the
+/// same legs; the rest wait in its queue.
+pub const HANDLER_IN_FLIGHT: usize = 64;
 
 /// Agent state changes kept while the store is down before the oldest are dropped.
 pub const MAX_UNSTORED_STATES: usize = 10_000;
@@ -89,8 +100,56 @@ pub enum Feedback {
 }
 
 enum Job {
-    Command(MediaCommand),
+    Command { command: MediaCommand, lanes: Lanes },
     Resync,
+}
+
+impl Job {
+    fn lanes(&self) -> &Lanes {
+        match self {
+            Job::Command { lanes, .. } => lanes,
+            Job::Resync => &Lanes::All,
+        }
+    }
+}
+
+/// The commands a job must not overtake, nor be overtaken by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lanes {
+    /// Those on any of these legs.
+    Legs(SmallVec<[LegId; 2]>),
+    /// Every one: the job may act on legs it does not name.
+    All,
+}
+
+/// The lanes of `command`, as far as `calls` knows its legs.
+fn lanes(calls: &Calls, command: &MediaCommand) -> Lanes {
+    let one = |leg: &LegId| Lanes::Legs(SmallVec::from_iter([leg.clone()]));
+    match command {
+        MediaCommand::Originate(request) => one(&request.leg),
+        MediaCommand::Answer { leg }
+        | MediaCommand::Hangup { leg, .. }
+        | MediaCommand::Play { leg, .. }
+        | MediaCommand::StopPlayback { leg, .. }
+        | MediaCommand::Transfer { leg, .. }
+        | MediaCommand::SendDtmf { leg, .. }
+        | MediaCommand::SetVariable { leg, .. } => one(leg),
+        MediaCommand::StartRecording { target, .. }
+        | MediaCommand::StopRecording { target, .. } => match target {
+            RecordTarget::Leg(leg) | RecordTarget::Bridge { leg } => one(leg),
+        },
+        MediaCommand::Bridge { a, b } => Lanes::Legs(SmallVec::from_iter([a.clone(), b.clone()])),
+        MediaCommand::Park { leg, .. } | MediaCommand::Unbridge { leg }
+            if calls.leg_is_unbridged(leg) =>
+        {
+            one(leg)
+        }
+        // Parking or unbridging a bridged leg also keeps its partner up (a variable on the
+        // partner, which only the handler knows); a room's operations act on its members.
+        MediaCommand::Park { .. }
+        | MediaCommand::Unbridge { .. }
+        | MediaCommand::Conference { .. } => Lanes::All,
+    }
 }
 
 /// The calls side, owned by the controller task.
@@ -190,8 +249,9 @@ impl Telephony {
         match &event {
             MediaEvent::HandlerUp => {
                 tracing::info!(%handler, "handler up; asking what exists on it");
-                self.pool
-                    .report(handler, crate::media::HandlerLoad::default());
+                // Healthy again with the capacity it reported at the start (a default load
+                // would say capacity 0: never chosen again).
+                self.pool.mark_up(handler);
                 self.send(handler, Job::Resync).await;
             }
             MediaEvent::HandlerDown { reason } => {
@@ -314,6 +374,10 @@ impl Telephony {
             } else {
                 Adoption::Waiting { flow }
             };
+            let attributes = router
+                .contact_attributes(contact)
+                .cloned()
+                .unwrap_or_default();
             match self.calls.adopt(
                 now,
                 handler,
@@ -322,6 +386,7 @@ impl Telephony {
                 tenant,
                 queue_name,
                 adoption,
+                attributes,
             ) {
                 Ok(()) => tracing::info!(%handler, contact = contact.0, phase, "call re-adopted"),
                 Err(error) => {
@@ -360,6 +425,10 @@ impl Telephony {
                 .contact_agents(contact)
                 .first()
                 .map(|a| router.catalog().agent_name(*a).to_owned());
+            let attributes = router
+                .contact_attributes(contact)
+                .cloned()
+                .unwrap_or_default();
             let result = if phase == "connected" {
                 router.complete(now, contact).await
             } else {
@@ -387,6 +456,7 @@ impl Telephony {
                 recording: None,
                 disposition: crate::model::Disposition::Failed,
                 cause: Some("the call was gone when Switchboard came back".to_owned()),
+                attributes,
             };
             tracing::warn!(
                 contact = contact.0,
@@ -427,12 +497,51 @@ impl Telephony {
             super::AgentAction::LogOut => self.calls.log_out(now, agent),
             super::AgentAction::Ready(_) => self.calls.ready(now, agent),
             super::AgentAction::NotReady(_) => self.calls.start_break(now, agent, "not ready"),
-            super::AgentAction::Break => self.calls.start_break(now, agent, "break"),
+            super::AgentAction::Break(reason) => {
+                let reason = reason.as_deref().unwrap_or(super::DEFAULT_BREAK_REASON);
+                self.calls.start_break(now, agent, reason)
+            }
             super::AgentAction::Heartbeat => self.calls.heartbeat(now, agent),
         }
         .map_err(|e| super::CommandError::Conflict(e.to_string()));
         self.drain(router, now).await;
         result
+    }
+
+    /// The agent hangs up its call with `contact`: the caller's leg is hung up on its handler
+    /// and the call ends when the switch reports it gone (router, after-call work, record).
+    /// `Ok(false)`: the contact has no call (chat, email): nothing to hang up.
+    pub async fn hang_up(
+        &mut self,
+        router: &mut DurableRouter,
+        contact: ContactId,
+        agent: AgentId,
+    ) -> Result<bool, super::CommandError> {
+        let now = Timestamp::now();
+        let why = format!("hung up by agent {}", router.catalog().agent_name(agent));
+        let result = self
+            .calls
+            .hang_up(contact, agent, &why)
+            .map_err(|e| super::CommandError::Conflict(e.to_string()));
+        self.drain(router, now).await;
+        result
+    }
+
+    /// The call core, to change (an administrator's agents, lines, flows and clients); call
+    /// [`settle`](Self::settle) after.
+    pub(crate) fn calls_mut(&mut self) -> &mut Calls {
+        &mut self.calls
+    }
+
+    /// Queue → the flow its callers hear, to change (an administrator's flows).
+    pub(crate) fn queue_flows_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.queue_flows
+    }
+
+    /// Carries out what the call core decided after a change made through
+    /// [`calls_mut`](Self::calls_mut).
+    pub(crate) async fn settle(&mut self, router: &mut DurableRouter) {
+        self.drain(router, Timestamp::now()).await;
     }
 
     /// A new call: its number leads to a queue and a flow; its contact is stored before
@@ -454,12 +563,12 @@ impl Telephony {
             .cloned()
         else {
             tracing::warn!(%handler, %leg, number, "no queue for this number: refused");
-            self.send(
+            self.command(
                 handler,
-                Job::Command(MediaCommand::Hangup {
+                MediaCommand::Hangup {
                     leg,
                     cause: HangupCause("UNALLOCATED_NUMBER".to_owned()),
-                }),
+                },
             )
             .await;
             return;
@@ -492,12 +601,12 @@ impl Telephony {
             Err(error) => {
                 // Without a stored contact the call cannot be carried safely: busy.
                 tracing::error!(%handler, %leg, %error, "could not store the new call");
-                self.send(
+                self.command(
                     handler,
-                    Job::Command(MediaCommand::Hangup {
+                    MediaCommand::Hangup {
                         leg,
                         cause: HangupCause::no_circuit(),
-                    }),
+                    },
                 )
                 .await;
                 return;
@@ -538,13 +647,16 @@ impl Telephony {
         }
     }
 
+    async fn command(&mut self, handler: HandlerId, command: MediaCommand) {
+        let lanes = lanes(&self.calls, &command);
+        self.send(handler, Job::Command { command, lanes }).await;
+    }
+
     /// Carries out everything the core decided, until it has nothing left.
     async fn drain(&mut self, router: &mut DurableRouter, now: Timestamp) {
         while let Some(action) = self.calls.poll_action() {
             match action {
-                CallAction::Media { handler, command } => {
-                    self.send(handler, Job::Command(command)).await
-                }
+                CallAction::Media { handler, command } => self.command(handler, command).await,
                 CallAction::Enqueue {
                     contact,
                     queue,
@@ -620,10 +732,17 @@ impl Telephony {
                 }
                 CallAction::AgentState(change) => {
                     let name = router.catalog().agent_name(change.agent).to_owned();
-                    let tenant = self
-                        .calls
-                        .agent_tenant(change.agent)
-                        .map(|t| router.catalog().tenant_name(t).to_owned())
+                    // The directory still knows an agent the call core has just forgotten (an
+                    // administrator deleted it): its last change is stored under its client.
+                    let tenant = router
+                        .directory()
+                        .agent(change.agent)
+                        .map(|a| a.tenant.clone())
+                        .or_else(|| {
+                            self.calls
+                                .agent_tenant(change.agent)
+                                .map(|t| router.catalog().tenant_name(t).to_owned())
+                        })
                         .unwrap_or_default();
                     tracing::info!(
                         agent = name,
@@ -664,6 +783,11 @@ impl Telephony {
                 .await
             {
                 Ok(()) => self.agent_changes.clear(),
+                Err(error @ crate::store::StoreError::Invalid { .. }) => {
+                    // Retrying a batch the store refuses would block every later change.
+                    tracing::error!(%error, lost = self.agent_changes.len(), "agent states refused by the store; dropped");
+                    self.agent_changes.clear();
+                }
                 Err(error) => {
                     tracing::error!(%error, "agent states not stored yet; retrying later");
                     // A store down for long must not grow memory without bound: the oldest go.
@@ -748,6 +872,7 @@ impl Telephony {
             recording: r.recording,
             disposition: r.disposition,
             cause: Some(r.cause),
+            attributes: r.attributes,
         };
         let disposition = cdr.disposition;
         match router.store().insert_cdr(&cdr).await {
@@ -763,49 +888,129 @@ impl Telephony {
     }
 }
 
-/// One handler's worker: its commands in order, each awaited before the next.
+/// One handler's worker: up to [`HANDLER_IN_FLIGHT`] jobs at once, each started once no
+/// earlier unfinished job shares a lane with it ([`Order`]).
 async fn work(
     handler: Arc<dyn MediaHandler>,
     mut inbox: mpsc::Receiver<Job>,
     feedback: mpsc::Sender<Feedback>,
 ) {
-    let id = handler.id();
-    while let Some(job) = inbox.recv().await {
-        let report = match job {
-            Job::Command(command) => match execute(handler.as_ref(), &command).await {
-                Ok(()) => None,
-                // Hanging up a leg that is already gone is what was wanted.
-                Err(MediaError::NoSuchLeg { .. })
-                    if matches!(command, MediaCommand::Hangup { .. }) =>
-                {
-                    None
-                }
-                Err(error) => Some(Feedback::Failed {
-                    handler: id,
-                    command,
-                    error,
-                }),
-            },
-            Job::Resync => {
-                let listed = Timestamp::now();
-                match handler.legs().await {
-                    Ok(legs) => Some(Feedback::Legs {
-                        handler: id,
-                        legs,
-                        listed,
-                    }),
-                    Err(error) => {
-                        tracing::warn!(handler = %id, %error, "could not list legs for resync");
-                        None
+    let mut order = Order::default();
+    let mut running = FuturesUnordered::new();
+    let mut open = true;
+    while open || !order.is_empty() {
+        for (seq, job) in order.startable() {
+            let handler = handler.as_ref();
+            running.push(async move { (seq, run_job(handler, job).await) });
+        }
+        tokio::select! {
+            Some((seq, report)) = running.next(), if !running.is_empty() => {
+                order.finish(seq);
+                if let Some(report) = report {
+                    if feedback.send(report).await.is_err() {
+                        return;
                     }
                 }
             }
-        };
-        if let Some(report) = report {
-            if feedback.send(report).await.is_err() {
-                break;
+            job = inbox.recv(), if open && order.len() < HANDLER_IN_FLIGHT => match job {
+                Some(job) => order.push(job),
+                None => open = false,
+            },
+            else => return,
+        }
+    }
+}
+
+/// Runs one job; what to report back, if anything.
+async fn run_job(handler: &dyn MediaHandler, job: Job) -> Option<Feedback> {
+    let id = handler.id();
+    match job {
+        Job::Command { command, .. } => match execute(handler, &command).await {
+            Ok(()) => None,
+            // Hanging up a leg that is already gone is what was wanted.
+            Err(MediaError::NoSuchLeg { .. }) if matches!(command, MediaCommand::Hangup { .. }) => {
+                None
+            }
+            Err(error) => Some(Feedback::Failed {
+                handler: id,
+                command,
+                error,
+            }),
+        },
+        Job::Resync => {
+            let listed = Timestamp::now();
+            match handler.legs().await {
+                Ok(legs) => Some(Feedback::Legs {
+                    handler: id,
+                    legs,
+                    listed,
+                }),
+                Err(error) => {
+                    tracing::warn!(handler = %id, %error, "could not list legs for resync");
+                    None
+                }
             }
         }
+    }
+}
+
+/// A worker's jobs taken from its queue and not finished, in the order they came.
+#[derive(Default)]
+struct Order {
+    next: u64,
+    /// (sequence number, lanes, the job until it starts).
+    held: VecDeque<(u64, Lanes, Option<Job>)>,
+}
+
+impl Order {
+    fn push(&mut self, job: Job) {
+        self.next += 1;
+        self.held
+            .push_back((self.next, job.lanes().clone(), Some(job)));
+    }
+
+    fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    fn finish(&mut self, seq: u64) {
+        if let Some(i) = self.held.iter().position(|(s, _, _)| *s == seq) {
+            self.held.remove(i);
+        }
+    }
+
+    /// The jobs that may start now: those no earlier unfinished job shares a lane with.
+    fn startable(&mut self) -> Vec<(u64, Job)> {
+        let mut start = Vec::new();
+        let mut claimed: FxHashSet<&LegId> = FxHashSet::default();
+        for (i, (_, lanes, job)) in self.held.iter().enumerate() {
+            match lanes {
+                Lanes::All => {
+                    if i == 0 && job.is_some() {
+                        start.push(i);
+                    }
+                    // Nothing after it starts before it is done.
+                    break;
+                }
+                Lanes::Legs(legs) => {
+                    if job.is_some() && !legs.iter().any(|l| claimed.contains(l)) {
+                        start.push(i);
+                    }
+                    claimed.extend(legs.iter());
+                }
+            }
+        }
+        start
+            .into_iter()
+            .filter_map(|i| {
+                let (seq, _, job) = self.held.get_mut(i)?;
+                Some((*seq, job.take()?))
+            })
+            .collect()
     }
 }
 
@@ -923,5 +1128,56 @@ impl TelephonySetup {
             queue_flows: resolved.queue_flows.clone(),
             events,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(legs: &[&str]) -> Job {
+        let leg = LegId::new(legs[0]);
+        Job::Command {
+            command: MediaCommand::Answer { leg },
+            lanes: Lanes::Legs(legs.iter().map(|l| LegId::new(*l)).collect()),
+        }
+    }
+
+    fn started(order: &mut Order) -> Vec<u64> {
+        order.startable().into_iter().map(|(seq, _)| seq).collect()
+    }
+
+    #[test]
+    fn commands_on_other_legs_overtake_and_the_same_leg_waits() {
+        let mut order = Order::default();
+        order.push(on(&["a"]));
+        order.push(on(&["b"]));
+        order.push(on(&["a"]));
+        order.push(on(&["b", "c"]));
+        order.push(on(&["c"]));
+        assert_eq!(started(&mut order), vec![1, 2]);
+        // Started jobs are not handed out twice.
+        assert_eq!(started(&mut order), Vec::<u64>::new());
+        order.finish(1);
+        assert_eq!(started(&mut order), vec![3]);
+        order.finish(2);
+        assert_eq!(started(&mut order), vec![4]);
+        order.finish(4);
+        assert_eq!(started(&mut order), vec![5]);
+    }
+
+    #[test]
+    fn a_job_on_every_lane_waits_for_all_before_it_and_holds_back_all_after_it() {
+        let mut order = Order::default();
+        order.push(on(&["a"]));
+        order.push(Job::Resync);
+        order.push(on(&["b"]));
+        assert_eq!(started(&mut order), vec![1]);
+        order.finish(1);
+        assert_eq!(started(&mut order), vec![2]);
+        order.finish(2);
+        assert_eq!(started(&mut order), vec![3]);
+        order.finish(3);
+        assert!(order.is_empty());
     }
 }

@@ -171,9 +171,19 @@ impl FlowEngine {
         Self::default()
     }
 
-    /// Adds (or replaces) a flow.
+    /// Adds (or replaces) a flow. Contacts already running the flow it replaces finish with it.
     pub fn add_flow(&mut self, flow: Flow) {
         self.flows.insert(flow.name.clone(), Arc::new(flow));
+    }
+
+    /// Removes a flow; contacts running it finish with it. Whether it existed.
+    pub fn remove_flow(&mut self, name: &str) -> bool {
+        self.flows.remove(name).is_some()
+    }
+
+    /// Whether a flow of this name exists.
+    pub fn has_flow(&self, name: &str) -> bool {
+        self.flows.contains_key(name)
     }
 
     /// The next action, if any.
@@ -238,13 +248,15 @@ impl FlowEngine {
 
     /// Takes back a contact that was already waiting in a queue of `flow` before a restart:
     /// its run resumes at the flow's first queue step (hold music, announcements), without
-    /// queueing it again (the router kept its place).
+    /// queueing it again (the router kept its place), with the `attributes` it had collected
+    /// (as stored), which a later voicemail carries on.
     pub fn resume_queued(
         &mut self,
         now: Timestamp,
         contact: ContactId,
         leg: LegId,
         flow: &str,
+        attributes: BTreeMap<String, String>,
     ) -> Result<(), FlowRunError> {
         self.advance(now);
         let flow = self
@@ -266,7 +278,7 @@ impl FlowEngine {
                 flow,
                 leg,
                 step,
-                attributes: BTreeMap::new(),
+                attributes,
                 expect: Expect::InQueue,
                 epoch: 0,
                 prompts: 0,

@@ -51,6 +51,14 @@ impl HandlerPool {
         }
     }
 
+    /// Marks a handler up again (connected and resynced): it takes new contacts again, with the
+    /// capacity and load it last reported.
+    pub fn mark_up(&mut self, id: HandlerId) {
+        if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {
+            member.load.healthy = true;
+        }
+    }
+
     /// Marks a handler down: it takes no new contacts until it reports healthy again.
     pub fn mark_down(&mut self, id: HandlerId) {
         if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {
@@ -105,7 +113,14 @@ mod tests {
             Some(HandlerId(1)),
             "a handler that is down gets nothing new"
         );
+        pool.mark_up(HandlerId(2));
+        assert_eq!(
+            pool.choose(),
+            Some(HandlerId(2)),
+            "back up with the capacity it reported"
+        );
         pool.report(HandlerId(1), load(100, 100));
+        pool.mark_down(HandlerId(2));
         assert_eq!(pool.choose(), None, "full");
     }
 

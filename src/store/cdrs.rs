@@ -15,7 +15,8 @@ use super::{Store, StoreError, on_pool, validate};
 macro_rules! cdr_columns {
     () => {
         "id, tenant, contact_id, media, queue, caller, called, agent, handler, arrived_at, \
-         answered_at, ended_at, wait_ms, talk_ms, wrap_up_ms, recording, disposition, cause"
+         answered_at, ended_at, wait_ms, talk_ms, wrap_up_ms, recording, disposition, cause, \
+         attributes"
     };
 }
 
@@ -23,8 +24,8 @@ macro_rules! cdr_columns {
 const INSERT_CDR: &str = "\
     INSERT INTO cdrs (tenant, contact_id, media, queue, caller, called, agent, handler, \
                       arrived_at, answered_at, ended_at, wait_ms, talk_ms, wrap_up_ms, \
-                      recording, disposition, cause) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                      recording, disposition, cause, attributes) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
     ON CONFLICT (contact_id) DO NOTHING \
     RETURNING id";
 
@@ -71,6 +72,7 @@ struct CdrRow {
     recording: Option<String>,
     disposition: String,
     cause: Option<String>,
+    attributes: String,
 }
 
 impl Store {
@@ -89,6 +91,8 @@ impl Store {
         })?;
         // Validated to fit above; the fallback is never taken.
         let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let attributes = serde_json::to_string(&cdr.attributes)
+            .map_err(|e| StoreError::invalid("attributes", e.to_string()))?;
         let failed = |e| {
             StoreError::database(
                 format!(
@@ -117,6 +121,7 @@ impl Store {
                 .bind(&cdr.recording)
                 .bind(cdr.disposition.code())
                 .bind(&cdr.cause)
+                .bind(&attributes)
                 .fetch_optional(pool)
                 .await
                 .map_err(failed)?
@@ -233,6 +238,8 @@ impl CdrRow {
                     .map_err(|_| corrupt("handler", h.to_string(), "is not a handler id".into()))
             })
             .transpose()?;
+        let attributes = serde_json::from_str(&self.attributes)
+            .map_err(|e| corrupt("attributes", self.attributes.clone(), e.to_string()))?;
         Ok(Cdr {
             id: cdr_id(id)?,
             record: NewCdr {
@@ -253,6 +260,7 @@ impl CdrRow {
                 recording: self.recording,
                 disposition,
                 cause: self.cause,
+                attributes,
             },
         })
     }

@@ -41,6 +41,7 @@ const APPLY_TRANSITION: &str = "\
         queue = COALESCE($4, queue), \
         media = COALESCE($5, media), \
         priority = COALESCE($6, priority), \
+        attributes = COALESCE($8, attributes), \
         updated_at = $7, \
         connected_at = CASE WHEN $2 = 'connected' THEN COALESCE(connected_at, $7) \
                             ELSE connected_at END, \
@@ -189,11 +190,11 @@ impl Store {
 
     /// Writes a batch of transitions in one transaction: all of them, or none.
     ///
-    /// Each moves its contact (state, agent, and queue/media/priority when given; `connected_at`
-    /// on its first connection, `ended_at` on a final state) and appends an event. The batch
-    /// fails, and nothing of it is written, if any transition names a contact that does not
-    /// exist or one already in a final state. Transitions apply in order, so a batch may move
-    /// one contact several times.
+    /// Each moves its contact (state, agent, and queue, media, priority or attributes when
+    /// given; `connected_at` on its first connection, `ended_at` on a final state) and appends an
+    /// event. The batch fails, and nothing of it is written, if any transition names a contact
+    /// that does not exist or one already in a final state. Transitions apply in order, so a
+    /// batch may move one contact several times.
     pub async fn record(&self, transitions: &[Transition]) -> Result<(), StoreError> {
         for (index, transition) in transitions.iter().enumerate() {
             validate::transition(index, transition)?;
@@ -213,9 +214,18 @@ impl Store {
                 e,
             )
         };
+        // Serialized before the transaction: a map of strings always serializes.
+        let attributes: Vec<Option<String>> = transitions
+            .iter()
+            .map(|t| {
+                t.attributes
+                    .as_ref()
+                    .map(|a| serde_json::to_string(a).unwrap_or_else(|_| "{}".to_owned()))
+            })
+            .collect();
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(batch_failed)?;
-            for t in transitions {
+            for (t, attributes) in transitions.iter().zip(&attributes) {
                 let unknown = StoreError::UnknownContact {
                     contact: t.contact,
                     requested: t.state,
@@ -232,6 +242,7 @@ impl Store {
                     .bind(t.media.map(MediaType::code))
                     .bind(t.priority.map(|p| p.0))
                     .bind(t.at.0)
+                    .bind(attributes)
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(|e| failed(t, e))?;

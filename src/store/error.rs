@@ -102,6 +102,15 @@ pub enum StoreError {
         username: String,
     },
 
+    /// A catalog item's name belongs to another client's item.
+    #[error("{kind} {name:?} belongs to another client")]
+    NotOwned {
+        /// What the item is.
+        kind: super::CatalogKind,
+        /// Its name.
+        name: String,
+    },
+
     /// Hashing a secret, or drawing random bytes for one, failed.
     #[error("{operation} failed: {reason}")]
     Crypto {

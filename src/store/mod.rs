@@ -1,5 +1,5 @@
-//! Durable records: contacts and their lifecycle, call detail records, agent state history and
-//! the credentials of the HTTP API, in SQLite (the embedded default) or PostgreSQL
+//! Durable records: contacts and their lifecycle, call detail records, agent state history,
+//! the credentials of the HTTP API and the catalog administrators edit, in SQLite (the embedded default) or PostgreSQL
 //! (production), through one code path.
 //!
 //! "One code path": every operation is written once, as SQL both databases accept (`$N` binds,
@@ -13,6 +13,7 @@
 //! accept and refuse the same things.
 
 mod agent_history;
+mod catalog;
 mod cdrs;
 mod contacts;
 mod credentials;
@@ -34,14 +35,16 @@ use sqlx::sqlite::{
 pub use credentials::{ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, MAX_CONCURRENT_HASHES};
 pub use error::StoreError;
 pub use records::{
-    AgentStateChange, AgentStateTotals, ApiKeyInfo, Cdr, CdrCursor, CdrFilter, CdrId, CdrPage,
-    ContactEvent, Credential, Disposition, KeyId, LastAgent, NewApiKey, NewCdr, NewContact,
-    Principal, Role, ShownOnce, StateCounts, StoredContact, Transition, WebUserInfo,
+    AgentStateChange, AgentStateTotals, ApiKeyInfo, CatalogItem, CatalogKind, Cdr, CdrCursor,
+    CdrFilter, CdrId, CdrPage, ContactEvent, Credential, Disposition, KeyId, LastAgent, NewApiKey,
+    NewCdr, NewContact, Principal, Role, ShownOnce, StateCounts, StoredContact, Transition,
+    WebUserInfo,
 };
 pub use validate::{
     DEFAULT_LIST_LIMIT, MAX_ADDRESS_CHARS, MAX_AGENT_STATE_BATCH, MAX_ATTRIBUTE_VALUE_CHARS,
-    MAX_ATTRIBUTES, MAX_CAUSE_CHARS, MAX_CRITERIA_BYTES, MAX_DETAIL_CHARS, MAX_LIST_LIMIT,
-    MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_PATH_CHARS, MIN_PASSWORD_CHARS,
+    MAX_ATTRIBUTES, MAX_CAUSE_CHARS, MAX_CRITERIA_BYTES, MAX_DEFINITION_BYTES, MAX_DETAIL_CHARS,
+    MAX_LIST_LIMIT, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_PATH_CHARS, MIN_PASSWORD_CHARS,
+    attributes as check_attributes,
 };
 
 use location::Location;

@@ -1,5 +1,5 @@
 //! What the store takes and gives back: contacts, transitions, events, call detail records,
-//! agent state changes and credentials.
+//! agent state changes, catalog items and credentials.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,6 +55,9 @@ pub struct Transition {
     pub priority: Option<Priority>,
     /// Free text for the event log (a reason, a handler's cause code): at most 1,000 characters.
     pub detail: Option<String>,
+    /// New routing attributes, replacing the stored ones (what a flow's menus collected); the
+    /// same limits as [`NewContact::attributes`].
+    pub attributes: Option<BTreeMap<String, String>>,
 }
 
 impl Transition {
@@ -69,6 +72,7 @@ impl Transition {
             media: None,
             priority: None,
             detail: None,
+            attributes: None,
         }
     }
 }
@@ -224,6 +228,9 @@ pub struct NewCdr {
     /// Why, in words: an admission explanation, a hangup cause (`NORMAL_CLEARING`); at most
     /// 1,000 characters.
     pub cause: Option<String>,
+    /// The contact's attributes when it ended (the caller's number, what it chose in the flow's
+    /// menus); the same limits as [`NewContact::attributes`].
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A stored call detail record: what was written, with the id the store gave it.
@@ -379,6 +386,67 @@ fn agent_slot(state: AgentState) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Catalog items
+
+/// What a [`CatalogItem`] describes; stored by its short stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogKind {
+    /// A queue (its definition is a queue setup as JSON).
+    Queue,
+    /// An agent (an agent setup as JSON).
+    Agent,
+    /// The flow of the queue the item is named after (a flow file as JSON).
+    Flow,
+}
+
+impl CatalogKind {
+    /// Every kind.
+    pub const ALL: [CatalogKind; 3] = [CatalogKind::Queue, CatalogKind::Agent, CatalogKind::Flow];
+
+    /// The short stable code stored in the database.
+    pub fn code(self) -> &'static str {
+        match self {
+            CatalogKind::Queue => "queue",
+            CatalogKind::Agent => "agent",
+            CatalogKind::Flow => "flow",
+        }
+    }
+}
+
+impl fmt::Display for CatalogKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for CatalogKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CatalogKind::ALL
+            .into_iter()
+            .find(|k| k.code() == s)
+            .ok_or_else(|| format!("unknown catalog kind {s:?} (expected queue, agent or flow)"))
+    }
+}
+
+/// A queue, agent or flow as an administrator last left it through the API
+/// ([`super::Store::put_catalog_item`]); laid over the config file's catalog at startup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogItem {
+    /// What it is.
+    pub kind: CatalogKind,
+    /// The queue's or agent's name (a flow: its queue's name): 1 to 200 characters.
+    pub name: String,
+    /// The client that owns it: 1 to 200 characters.
+    pub tenant: String,
+    /// Its definition as JSON text (at most 64 KiB); `None`: deleted.
+    pub definition: Option<String>,
+    /// When it was last written.
+    pub updated_at: Timestamp,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Credentials
 
 /// What a credential may do in the HTTP API; stored by its short stable code.
@@ -389,7 +457,8 @@ pub enum Role {
     Client,
     /// A client's queues and agents, live, besides what a client may do.
     Supervisor,
-    /// Everything, for every client.
+    /// Everything of its own client: credentials, queues, agents and flows (there is no role
+    /// across clients).
     Admin,
 }
 
@@ -594,6 +663,9 @@ mod tests {
         }
         for r in Role::ALL {
             assert_eq!(r.code().parse::<Role>(), Ok(r));
+        }
+        for k in CatalogKind::ALL {
+            assert_eq!(k.code().parse::<CatalogKind>(), Ok(k));
         }
         assert!("Answered".parse::<Disposition>().is_err());
     }

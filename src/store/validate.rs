@@ -5,7 +5,7 @@
 use crate::model::Timestamp;
 
 use super::StoreError;
-use super::records::{AgentStateChange, NewCdr, NewContact, Transition};
+use super::records::{AgentStateChange, CatalogItem, NewCdr, NewContact, Transition};
 
 /// The longest tenant, queue, agent, customer or attribute name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -17,6 +17,8 @@ pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 1_000;
 pub const MAX_CRITERIA_BYTES: usize = 64 * 1024;
 /// The longest transition detail, in characters.
 pub const MAX_DETAIL_CHARS: usize = 1_000;
+/// The largest definition of a catalog item (a queue, agent or flow as JSON), in bytes.
+pub const MAX_DEFINITION_BYTES: usize = 64 * 1024;
 
 /// The longest caller or called address of a CDR (a number, SIP URI, email address), in characters.
 pub const MAX_ADDRESS_CHARS: usize = 256;
@@ -42,21 +44,32 @@ pub(crate) fn new_contact(contact: &NewContact) -> Result<(), StoreError> {
     if let Some(customer) = &contact.customer {
         name("customer", customer)?;
     }
-    if contact.attributes.len() > MAX_ATTRIBUTES {
+    attributes("attributes", &contact.attributes)?;
+    criteria(&contact.criteria_json)
+}
+
+/// Routing attributes: at most [`MAX_ATTRIBUTES`], names 1 to 200 characters, values at most
+/// [`MAX_ATTRIBUTE_VALUE_CHARS`]. Public so that a caller can check attributes before it acts
+/// on them (a flow's collected attributes, before the contact is queued).
+pub fn attributes(
+    field: &str,
+    attributes: &std::collections::BTreeMap<String, String>,
+) -> Result<(), StoreError> {
+    if attributes.len() > MAX_ATTRIBUTES {
         return Err(StoreError::invalid(
-            "attributes",
+            field,
             format!(
                 "{} entries, at most {MAX_ATTRIBUTES} allowed",
-                contact.attributes.len()
+                attributes.len()
             ),
         ));
     }
-    for (key, value) in &contact.attributes {
-        let field = format!("attributes[{:?}]", shorten(key));
-        name(&format!("attribute name {}", shorten(key)), key)?;
-        text(&field, value, MAX_ATTRIBUTE_VALUE_CHARS)?;
+    for (key, value) in attributes {
+        let entry = format!("{field}[{:?}]", shorten(key));
+        name(&format!("{entry} (its name)"), key)?;
+        text(&entry, value, MAX_ATTRIBUTE_VALUE_CHARS)?;
     }
-    criteria(&contact.criteria_json)
+    Ok(())
 }
 
 /// Checks every field of transition number `index` of a batch.
@@ -70,6 +83,9 @@ pub(crate) fn transition(index: usize, transition: &Transition) -> Result<(), St
     }
     if let Some(detail) = &transition.detail {
         text(&field("detail"), detail, MAX_DETAIL_CHARS)?;
+    }
+    if let Some(map) = &transition.attributes {
+        attributes(&field("attributes"), map)?;
     }
     Ok(())
 }
@@ -89,6 +105,7 @@ pub(crate) fn new_cdr(cdr: &NewCdr) -> Result<(), StoreError> {
     if let Some(cause) = &cdr.cause {
         text("cause", cause, MAX_CAUSE_CHARS)?;
     }
+    attributes("attributes", &cdr.attributes)?;
     if cdr.ended_at < cdr.arrived_at {
         return Err(StoreError::invalid(
             "ended_at",
@@ -125,6 +142,16 @@ pub(crate) fn agent_state_change(
     name(&field("agent"), &change.agent)?;
     if let Some(reason) = &change.reason {
         text(&field("reason"), reason, MAX_CAUSE_CHARS)?;
+    }
+    Ok(())
+}
+
+/// Checks every field of a catalog item; its definition must be well-formed JSON.
+pub(crate) fn catalog_item(item: &CatalogItem) -> Result<(), StoreError> {
+    name("name", &item.name)?;
+    name("tenant", &item.tenant)?;
+    if let Some(definition) = &item.definition {
+        json("definition", definition, MAX_DEFINITION_BYTES)?;
     }
     Ok(())
 }
@@ -212,20 +239,22 @@ pub(crate) fn text(field: &str, value: &str, max_chars: usize) -> Result<(), Sto
 }
 
 /// The criteria: well-formed JSON of bounded size.
-fn criteria(json: &str) -> Result<(), StoreError> {
-    if json.len() > MAX_CRITERIA_BYTES {
+fn criteria(text: &str) -> Result<(), StoreError> {
+    json("criteria_json", text, MAX_CRITERIA_BYTES)
+}
+
+/// Well-formed JSON of at most `max_bytes`, no NUL.
+fn json(field: &str, text: &str, max_bytes: usize) -> Result<(), StoreError> {
+    if text.len() > max_bytes {
         return Err(StoreError::invalid(
-            "criteria_json",
-            format!(
-                "is {} bytes long, at most {MAX_CRITERIA_BYTES} allowed",
-                json.len()
-            ),
+            field,
+            format!("is {} bytes long, at most {max_bytes} allowed", text.len()),
         ));
     }
-    no_nul("criteria_json", json)?;
-    serde_json::from_str::<serde::de::IgnoredAny>(json)
+    no_nul(field, text)?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())
-        .map_err(|e| StoreError::invalid("criteria_json", format!("is not valid JSON: {e}")))
+        .map_err(|e| StoreError::invalid(field, format!("is not valid JSON: {e}")))
 }
 
 fn no_nul(field: &str, value: &str) -> Result<(), StoreError> {

@@ -3,11 +3,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::controller::{AgentAction, ContactAction};
+use crate::controller::{AgentAction, ContactAction, HangupOutcome};
 use crate::model::{ContactId, MediaType};
 
 use super::contacts::events;
@@ -34,7 +36,7 @@ pub(crate) async fn action(
     caller: Caller,
     Path((name, action)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let body: AgentBody = parse_body(&body)?;
     caller.require_agent(&name)?;
     app.own_agent(&caller, &name)?;
@@ -50,16 +52,26 @@ pub(crate) async fn action(
         "ready" => AgentAction::Ready(body.media),
         "not-ready" => AgentAction::NotReady(body.media),
         "break" => {
-            if let Some(reason) = &body.reason {
+            let reason = body.reason.map(|r| r.trim().to_owned());
+            if let Some(reason) = &reason {
+                if reason.is_empty() {
+                    return Err(ApiError::Unprocessable(
+                        "reason: empty; give a reason (\"lunch\") or leave it out".to_owned(),
+                    ));
+                }
                 if reason.chars().count() > MAX_REASON_CHARS {
                     return Err(ApiError::Unprocessable(format!(
                         "reason: longer than {MAX_REASON_CHARS} characters"
                     )));
                 }
-                // The controller's break command carries no reason yet: the log keeps it.
-                tracing::info!(agent = %name, reason, "break requested");
+                if reason.chars().any(char::is_control) {
+                    return Err(ApiError::Unprocessable(
+                        "reason: contains control characters".to_owned(),
+                    ));
+                }
             }
-            AgentAction::Break
+            // The reason is stored with the break state in the agent's history.
+            AgentAction::Break(reason)
         }
         "accept" | "reject" | "hangup" => {
             let id = contact(&action)?;
@@ -74,15 +86,14 @@ pub(crate) async fn action(
                             view.phase
                         )));
                     }
-                    // Until the calls side hangs up legs on request, ending the contact is it.
-                    ContactAction::Complete
+                    return hang_up(&app, id, &name).await;
                 }
             };
             let outputs = app
                 .controller
                 .contact(ContactId(id), contact_action)
                 .await?;
-            return Ok(Json(json!({ "events": events(&app, &outputs) })));
+            return Ok(Json(json!({ "events": events(&app, &outputs) })).into_response());
         }
         other => {
             return Err(ApiError::NotFound(format!(
@@ -93,5 +104,26 @@ pub(crate) async fn action(
         }
     };
     let outputs = app.controller.agent(&name, agent_action).await?;
-    Ok(Json(json!({ "events": events(&app, &outputs) })))
+    Ok(Json(json!({ "events": events(&app, &outputs) })).into_response())
+}
+
+/// The agent hangs up its call: the caller's leg is hung up on the switch (202: the call ends,
+/// and its record is written, when the switch reports it gone); a contact without a call (chat,
+/// email) is completed at once (200).
+async fn hang_up(app: &App, contact: u64, agent: &str) -> Result<Response, ApiError> {
+    match app.controller.hang_up(ContactId(contact), agent).await? {
+        HangupOutcome::OnTheSwitch => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "contact": contact,
+                "hangup": "requested",
+                "note": "the caller's leg is being hung up; the call ends and its record is \
+                         written when the switch reports it gone",
+            })),
+        )
+            .into_response()),
+        HangupOutcome::Completed(outputs) => {
+            Ok(Json(json!({ "events": events(app, &outputs) })).into_response())
+        }
+    }
 }

@@ -1,8 +1,8 @@
-//! Contacts and queues: a client's contacts arrive, supervisors and agents act on them, and
-//! everyone reads their tenant's queues.
+//! Contacts and queues: a client's contacts arrive, supervisors and agents act on them,
+//! supervisors list the live ones, and everyone reads their tenant's queues and contacts.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -14,13 +14,19 @@ use crate::model::{ContactId, Priority};
 use crate::routing::{ContactSetup, Output};
 use crate::store::Role;
 
-use super::{ApiError, App, Caller, parse_body};
+use super::{ApiError, App, Caller, parse_body, parse_query};
+
+/// Live contacts listed when the caller does not say how many.
+pub const DEFAULT_CONTACTS: usize = 100;
+/// Most live contacts one listing returns.
+pub const MAX_CONTACTS: usize = 1_000;
 
 /// Renders router outputs with names.
 pub(crate) fn events(app: &App, outputs: &[Output]) -> Vec<OutputView> {
+    let names = app.catalog();
     outputs
         .iter()
-        .map(|o| OutputView::of(o, &app.catalog))
+        .map(|o| OutputView::of(o, &names.catalog))
         .collect()
 }
 
@@ -54,6 +60,7 @@ pub(crate) async fn arrive(
         ApiError::Unprocessable("a contact needs a JSON body: {\"queue\": \"name\"}".to_owned())
     })?;
     if app
+        .catalog()
         .queue_tenant(&setup.queue)
         .is_some_and(|tenant| tenant != caller.tenant())
     {
@@ -66,6 +73,67 @@ pub(crate) async fn arrive(
     let (id, outputs) = app.controller.arrive(setup).await?;
     let body = json!({ "id": id.0, "events": events(&app, &outputs) });
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /api/v1/contacts?limit=`: the tenant's live contacts (waiting, offered, connected),
+/// oldest first, with their queue, phase, agents and attributes; for supervisors.
+pub(crate) async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Supervisor)?;
+    let mut params = parse_query(query.as_deref(), &["limit"])?;
+    let limit = match params.remove("limit") {
+        None => DEFAULT_CONTACTS,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_CONTACTS).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "parameter limit: {:?} is not a whole number from 1 to {MAX_CONTACTS}",
+                    text.chars().take(32).collect::<String>()
+                ))
+            })?,
+    };
+    let contacts = app.controller.contacts(caller.tenant(), limit).await?;
+    Ok(Json(json!({ "contacts": contacts })))
+}
+
+/// `GET /api/v1/contacts/{id}`: one of the tenant's contacts as stored (state, times,
+/// attributes) and, while it is live, as the router holds it (phase, agents).
+pub(crate) async fn contact(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let missing = || ApiError::NotFound(format!("no contact {id}"));
+    let stored = app
+        .store
+        .contact(ContactId(id))
+        .await?
+        .filter(|c| c.tenant == caller.tenant())
+        .ok_or_else(missing)?;
+    let live = app
+        .controller
+        .contact_info(ContactId(id))
+        .await?
+        .filter(|v| v.tenant == caller.tenant());
+    Ok(Json(json!({
+        "id": id,
+        "queue": stored.queue,
+        "media": stored.media.code(),
+        "priority": stored.priority.0,
+        "state": stored.state.code(),
+        "agent": stored.agent,
+        "customer": stored.customer,
+        "attributes": live.as_ref().map_or(&stored.attributes, |v| &v.attributes),
+        "arrived_at_us": stored.arrived_at.0,
+        "connected_at_us": stored.connected_at.map(|t| t.0),
+        "ended_at_us": stored.ended_at.map(|t| t.0),
+        "live": live.map(|v| json!({ "phase": v.phase, "agents": v.agents })),
+    })))
 }
 
 /// `GET /api/v1/contacts/{id}/explain`: the router's reasoning, for supervisors.

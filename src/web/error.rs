@@ -95,7 +95,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Invalid { .. } => ApiError::BadRequest(error.to_string()),
-            StoreError::DuplicateUser { .. } => ApiError::Conflict(error.to_string()),
+            StoreError::DuplicateUser { .. } | StoreError::NotOwned { .. } => {
+                ApiError::Conflict(error.to_string())
+            }
             other => {
                 // Database and crypto failures name internals: log them, answer in general terms.
                 tracing::error!(error = %other, "the store failed while serving an API request");

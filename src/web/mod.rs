@@ -1,15 +1,18 @@
 //! The HTTP API (axum): contacts in, offers, agents' actions, supervisors' views, records and
 //! credentials out. Every `/api/v1` route is authenticated ([`auth`]) and scoped to the
-//! caller's tenant. Handlers talk to the [`Controller`] and the [`Store`]; the only state they
-//! keep of their own is the bounded cache of verified credentials.
+//! caller's tenant. Handlers talk to the [`Controller`] and the [`Store`] and read the
+//! catalog's names from the controller's published snapshot; the only state they keep of their
+//! own is the bounded cache of verified credentials.
 //!
 //! Routes, by module: [`contacts`] (contacts and queues), [`agents`] (an agent's own actions),
 //! [`events`] (an agent's live notices over SSE), [`supervisors`] (live views), [`records`]
-//! (CDRs, agent history), [`admin`] (API keys and web users).
+//! (CDRs, agent history), [`admin`] (API keys and web users), [`catalog`] (queues, agents and
+//! flows, for administrators).
 
 pub mod admin;
 pub mod agents;
 pub mod auth;
+pub mod catalog;
 pub mod contacts;
 pub mod error;
 pub mod events;
@@ -21,14 +24,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::config::Resolved;
-use crate::controller::{ContactView, Controller};
+use crate::controller::{CatalogView, ContactView, Controller};
 use crate::model::{ContactId, Timestamp};
-use crate::routing::Catalog;
 use crate::store::Store;
 
 pub use auth::{BootstrapError, Caller, bootstrap_admin_key};
@@ -41,25 +43,21 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub(crate) struct App {
     controller: Controller,
-    catalog: Arc<Catalog>,
     store: Store,
-    /// Agent name → tenant name, from the configuration (the router keeps agents' tenants to
-    /// itself).
-    agent_tenants: Arc<HashMap<String, String>>,
     auth: Arc<auth::AuthCache>,
 }
 
 impl App {
-    /// The tenant of queue `name`, if it exists.
-    fn queue_tenant(&self, name: &str) -> Option<&str> {
-        let id = self.catalog.queue_id(name)?;
-        self.catalog.queue_setup(id).map(|q| q.tenant.as_str())
+    /// The catalog's names and owners as the controller last published them (administrators
+    /// change them while running).
+    fn catalog(&self) -> Arc<CatalogView> {
+        self.controller.catalog()
     }
 
     /// Refuses with 404 unless agent `name` exists in the caller's tenant (another tenant's
     /// agent is reported exactly like a missing one).
     fn own_agent(&self, caller: &Caller, name: &str) -> Result<(), ApiError> {
-        match self.agent_tenants.get(name) {
+        match self.catalog().agent_tenant(name) {
             Some(tenant) if tenant == caller.tenant() => Ok(()),
             _ => Err(ApiError::NotFound(format!("no agent named {name:?}"))),
         }
@@ -74,34 +72,41 @@ impl App {
     }
 }
 
-/// The API's routes, served by `switchboard serve`. `resolved` is the configuration the
-/// controller's router was built from (its catalog names queues and agents, its agents carry
-/// their tenants); `store` verifies credentials and holds the records.
-pub fn router(controller: Controller, resolved: &Resolved, store: Store) -> Router {
-    let catalog = resolved.catalog.clone();
-    let agent_tenants = resolved
-        .agents
-        .iter()
-        .map(|a| {
-            (
-                catalog.agent_name(a.id).to_owned(),
-                catalog.tenant_name(a.tenant).to_owned(),
-            )
-        })
-        .collect();
+/// The API's routes, served by `switchboard serve`. The catalog (queues, agents and their
+/// clients) is the controller's: the configuration `_resolved` it was built from, with what
+/// administrators changed over the API; `store` verifies credentials and holds the records.
+pub fn router(controller: Controller, _resolved: &Resolved, store: Store) -> Router {
     let app = App {
         controller,
-        catalog: Arc::new(catalog),
         store,
-        agent_tenants: Arc::new(agent_tenants),
         auth: auth::cache(),
     };
     let api = Router::new()
         .route("/queues", get(contacts::queues))
-        .route("/contacts", post(contacts::arrive))
+        .route(
+            "/queues/{name}",
+            put(catalog::put_queue)
+                .get(catalog::queue)
+                .delete(catalog::delete_queue),
+        )
+        .route(
+            "/queues/{name}/flow",
+            put(catalog::put_flow)
+                .get(catalog::flow)
+                .delete(catalog::delete_flow),
+        )
+        .route("/catalog", get(catalog::definitions))
+        .route("/contacts", post(contacts::arrive).get(contacts::list))
+        .route("/contacts/{id}", get(contacts::contact))
         .route("/contacts/{id}/explain", get(contacts::explain))
         .route("/contacts/{id}/{action}", post(contacts::action))
         .route("/agents", get(supervisors::agents))
+        .route(
+            "/agents/{name}",
+            put(catalog::put_agent)
+                .get(catalog::agent)
+                .delete(catalog::delete_agent),
+        )
         .route("/agents/{name}/events", get(events::agent_events))
         .route("/agents/{name}/history", get(records::agent_history))
         .route("/agents/{name}/totals", get(records::agent_totals))

@@ -131,6 +131,7 @@ fn cdr_json(cdr: &Cdr) -> Value {
         "has_recording": r.recording.is_some(),
         "disposition": r.disposition.code(),
         "cause": r.cause,
+        "attributes": r.attributes,
     })
 }
 

@@ -9,8 +9,8 @@ use crate::store::Role;
 
 use super::{ApiError, App, Caller};
 
-/// `GET /api/v1/agents`: the tenant's agents, with their state where the controller knows it
-/// (the calls side tracks states; without it, `state` is null).
+/// `GET /api/v1/agents`: the tenant's agents with their state, since when and why (`state` is
+/// null only for an agent without a phone line when the calls side runs).
 pub(crate) async fn agents(
     State(app): State<App>,
     caller: Caller,
@@ -21,7 +21,7 @@ pub(crate) async fn agents(
         .agents()
         .await?
         .into_iter()
-        .filter(|a| app.agent_tenants.get(&a.name).map(String::as_str) == Some(caller.tenant()))
+        .filter(|a| a.tenant.as_deref() == Some(caller.tenant()))
         .map(|a| {
             json!({
                 "name": a.name,

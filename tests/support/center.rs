@@ -106,6 +106,25 @@ pub async fn controller_with(
     phones: &[(&str, &str)],
     start: impl FnOnce(mpsc::Sender<HandlerEvent>) -> Arc<dyn MediaHandler>,
 ) -> (Controller, ControllerTask) {
+    let lines: Vec<(&str, &str, StayOnLine)> = phones
+        .iter()
+        .map(|(agent, endpoint)| (*agent, *endpoint, StayOnLine::Never))
+        .collect();
+    controller_with_handlers(store, config, &lines, move |events_tx| {
+        vec![(start(events_tx), 1.0)]
+    })
+    .await
+}
+
+/// A controller (with the calls side) for `config` on `store`, whose agents' lines are
+/// `lines` (agent name, SIP user, stay-on-line), with every handler (and its pool weight)
+/// that `start` makes from the one events channel they share.
+pub async fn controller_with_handlers(
+    store: Store,
+    config: &str,
+    lines: &[(&str, &str, StayOnLine)],
+    start: impl FnOnce(mpsc::Sender<HandlerEvent>) -> Vec<(Arc<dyn MediaHandler>, f64)>,
+) -> (Controller, ControllerTask) {
     let config = Config::load_from_str(config, "test.toml", Vec::<(String, String)>::new())
         .expect("the test center is valid");
     let resolved = config.resolve().expect("resolves");
@@ -139,7 +158,7 @@ pub async fn controller_with(
         AgentManager::new(timers),
         admission,
     );
-    for (name, endpoint) in phones {
+    for (name, endpoint, stay_on_line) in lines {
         let agent = catalog.agent_id(name).expect("agent exists");
         calls.add_agent(
             agent,
@@ -149,15 +168,15 @@ pub async fn controller_with(
                     user: (*endpoint).to_owned(),
                     domain: None,
                 },
-                stay_on_line: StayOnLine::Never,
+                stay_on_line: *stay_on_line,
             },
         );
     }
     let (events_tx, events) = mpsc::channel(4096);
-    let handler = start(events_tx);
+    let handlers = start(events_tx);
     let setup = TelephonySetup {
         calls,
-        handlers: vec![(handler, 1.0)],
+        handlers,
         numbers: BTreeMap::from([("*".to_owned(), "sales".to_owned())]),
         queue_flows: BTreeMap::from([("sales".to_owned(), "sales".to_owned())]),
         events,

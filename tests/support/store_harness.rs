@@ -1,6 +1,8 @@
 //! Where the store contract runs: a SQLite file in a temporary directory, SQLite in memory, and
 //! a fresh database on the PostgreSQL server named by `SWITCHBOARD_TEST_POSTGRES_URL`.
 
+#![allow(dead_code)]
+
 use std::future::Future;
 use std::io::Write;
 use std::sync::Once;

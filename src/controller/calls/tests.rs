@@ -372,6 +372,82 @@ fn the_agent_hanging_up_ends_the_customers_call() {
 }
 
 #[test]
+fn hanging_up_on_request_hangs_up_the_callers_leg_and_the_record_says_why() {
+    let mut calls = center(5, StayOnLine::Never);
+    let agent_leg = talking(&mut calls);
+    assert!(matches!(
+        calls.hang_up(ContactId(7), BOB, "hung up by bob"),
+        Err(CallError::NotConnected { .. })
+    ));
+    assert_eq!(calls.hang_up(ContactId(99), ANN, "x"), Ok(false), "no call");
+    assert_eq!(calls.hang_up(ContactId(7), ANN, "hung up by ann"), Ok(true));
+    let out = drain(&mut calls);
+    assert_eq!(
+        commands(&out),
+        vec![MediaCommand::Hangup {
+            leg: customer(7),
+            cause: HangupCause::normal_clearing(),
+        }]
+    );
+    assert!(
+        router_steps(&out).is_empty(),
+        "nothing ends before the switch says so"
+    );
+    // The switch reports the caller's leg gone: the call ends the usual way.
+    calls.on_media(
+        at(40.0),
+        &fs(),
+        &MediaEvent::HungUp {
+            leg: customer(7),
+            cause: HangupCause::normal_clearing(),
+        },
+    );
+    let out = drain(&mut calls);
+    assert!(commands(&out).contains(&MediaCommand::Hangup {
+        leg: agent_leg,
+        cause: HangupCause::normal_clearing(),
+    }));
+    assert_eq!(
+        router_steps(&out),
+        vec![(ContactId(7), RouterStep::Complete)]
+    );
+    calls.handle_timeout(at(60.0));
+    let record = records(&drain(&mut calls)).pop().expect("record written");
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.cause, "hung up by ann");
+    assert_eq!(
+        record.attributes.get("caller").map(String::as_str),
+        Some("+49307")
+    );
+}
+
+#[test]
+fn a_removed_agent_is_logged_out_with_the_reason_and_forgotten() {
+    let mut calls = center(5, StayOnLine::Never);
+    talking(&mut calls);
+    assert!(
+        calls.remove_agent(at(7.0), ANN, "deleted").is_err(),
+        "Ann is on a call"
+    );
+    calls.remove_agent(at(7.0), BOB, "deleted").unwrap();
+    let out = drain(&mut calls);
+    assert!(out.iter().any(|a| matches!(
+        a,
+        CallAction::AgentState(StateChange { agent: BOB, to: AgentState::LoggedOut, reason: Some(r), .. })
+            if r == "deleted"
+    )));
+    assert!(out.iter().any(|a| matches!(
+        a,
+        CallAction::Agent {
+            agent: BOB,
+            step: AgentStep::LogOut
+        }
+    )));
+    assert_eq!(calls.agents().state(BOB), None);
+    assert_eq!(calls.agent_tenant(BOB), None);
+}
+
+#[test]
 fn a_phone_that_does_not_answer_is_a_missed_offer_and_the_agent_is_not_ready_with_the_reason() {
     let mut calls = center(5, StayOnLine::Never);
     arrive(&mut calls, at(1.0), 7);
@@ -619,6 +695,7 @@ fn after_a_restart_a_waiting_caller_waits_again_and_a_connected_call_goes_on() {
             Adoption::Waiting {
                 flow: "sales".to_owned(),
             },
+            BTreeMap::new(),
         )
         .unwrap();
     let out = drain(&mut calls);
@@ -644,6 +721,11 @@ fn after_a_restart_a_waiting_caller_waits_again_and_a_connected_call_goes_on() {
                 agent_leg: Some(ann_leg.clone()),
                 flow: "sales".to_owned(),
             },
+            // As stored: the caller's number and what the menu set before the restart.
+            BTreeMap::from([
+                ("caller".to_owned(), "+4930888".to_owned()),
+                ("language".to_owned(), "es".to_owned()),
+            ]),
         )
         .unwrap();
     drain(&mut calls);
@@ -668,6 +750,11 @@ fn after_a_restart_a_waiting_caller_waits_again_and_a_connected_call_goes_on() {
     let record = records(&out).pop().expect("written");
     assert_eq!(record.disposition, Disposition::Answered);
     assert_eq!(record.agent, Some(ANN));
+    assert_eq!(record.caller.as_deref(), Some("+4930888"));
+    assert_eq!(
+        record.attributes.get("language").map(String::as_str),
+        Some("es")
+    );
 }
 
 #[test]
@@ -687,6 +774,7 @@ fn after_a_restart_a_call_whose_agent_leg_is_gone_goes_back_to_its_place() {
                 agent_leg: None,
                 flow: "sales".to_owned(),
             },
+            BTreeMap::new(),
         )
         .unwrap();
     let out = drain(&mut calls);
