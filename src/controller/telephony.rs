@@ -99,6 +99,9 @@ pub enum Feedback {
     },
 }
 
+// Nearly every job is a command; boxing it would allocate once per command to shrink the rare
+// Resync.
+#[allow(clippy::large_enum_variant)]
 enum Job {
     Command { command: MediaCommand, lanes: Lanes },
     Resync,
