@@ -183,13 +183,12 @@ impl Bench {
             if let Output::Offered {
                 contact, agents, ..
             } = output
+                && let Some(agent) = agents.first()
             {
-                if let Some(agent) = agents.first() {
-                    self.router
-                        .accept(self.now, contact, *agent)
-                        .expect("a fresh offer can be accepted");
-                    self.connected.push(contact);
-                }
+                self.router
+                    .accept(self.now, contact, *agent)
+                    .expect("a fresh offer can be accepted");
+                self.connected.push(contact);
             }
         }
         self.router.drain_outputs().for_each(drop);

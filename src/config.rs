@@ -1129,16 +1129,16 @@ impl Config {
             // One flow file may serve several queues, but never send one client's callers
             // to another client's queue.
             for r in refs {
-                if let Some(&tenant) = tenants.get(r.queue.as_str()) {
-                    if tenant != queue.tenant {
-                        errors.push(SetupError::new(
+                if let Some(&tenant) = tenants.get(r.queue.as_str())
+                    && tenant != queue.tenant
+                {
+                    errors.push(SetupError::new(
                             at.clone(),
                             format!(
                                 "{}: queue {:?} belongs to client {tenant:?}, not to {:?} (the client of queue {:?}); expected the flow to use its own client's queues only",
                                 r.at, r.queue, queue.tenant, queue.name
                             ),
                         ));
-                    }
                 }
             }
             if let Some(flow) = flows.get(*index) {
@@ -2082,10 +2082,10 @@ impl Loader<'_> {
                     if section { "section" } else { "key" },
                     expected.join(", ")
                 );
-                if path.len() == 1 {
-                    if let Some(home) = section_of(field) {
-                        message.push_str(&format!(" (`{field}` belongs in [{home}])"));
-                    }
+                if path.len() == 1
+                    && let Some(home) = section_of(field)
+                {
+                    message.push_str(&format!(" (`{field}` belongs in [{home}])"));
                 }
                 message
             }

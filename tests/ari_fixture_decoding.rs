@@ -114,10 +114,11 @@ fn check_object(
         ("device_state", "DeviceState"),
     ];
     for (field, sub) in nested {
-        if let Some(x) = obj.get(field) {
-            if x.is_object() && !(model == "Channel" && field == "caller") {
-                check_object(models, sub, x, &format!("{at}.{field}"));
-            }
+        if let Some(x) = obj.get(field)
+            && x.is_object()
+            && !(model == "Channel" && field == "caller")
+        {
+            check_object(models, sub, x, &format!("{at}.{field}"));
         }
     }
     if model == "Channel" {

@@ -52,10 +52,10 @@ impl Ari {
         let sink = events.clone();
         tokio::spawn(async move {
             while let Some(Ok(m)) = read.next().await {
-                if let Message::Text(t) = m {
-                    if let Ok(v) = serde_json::from_str::<Value>(t.as_str()) {
-                        sink.lock().unwrap().push(v);
-                    }
+                if let Message::Text(t) = m
+                    && let Ok(v) = serde_json::from_str::<Value>(t.as_str())
+                {
+                    sink.lock().unwrap().push(v);
                 }
             }
         });

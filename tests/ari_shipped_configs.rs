@@ -91,10 +91,10 @@ fn every_endpoint_context_exists_and_inbound_calls_enter_the_application() {
     let mut endpoints = 0;
     for (name, tail, kv) in &pjsip {
         let mut all = kv.clone();
-        if let Some(t) = tail.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
-            if t != "!" {
-                all.extend(templates.get(t).cloned().unwrap_or_default());
-            }
+        if let Some(t) = tail.strip_prefix('(').and_then(|t| t.strip_suffix(')'))
+            && t != "!"
+        {
+            all.extend(templates.get(t).cloned().unwrap_or_default());
         }
         let is_endpoint = all.iter().any(|(k, v)| k == "type" && v == "endpoint");
         if !is_endpoint || tail == "(!)" {

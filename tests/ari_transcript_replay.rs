@@ -229,10 +229,10 @@ impl Replay {
         // Lists are not aligned element by element: nothing is learnt from them.
         if let (Value::Object(a), Value::Object(b)) = (captured, emulated) {
             for key in ["id", "channel_uniqueid"] {
-                if let (Some(Value::String(x)), Some(Value::String(y))) = (a.get(key), b.get(key)) {
-                    if looks_generated(x) {
-                        self.learn(x, y);
-                    }
+                if let (Some(Value::String(x)), Some(Value::String(y))) = (a.get(key), b.get(key))
+                    && looks_generated(x)
+                {
+                    self.learn(x, y);
                 }
             }
             for key in ["channel", "peer", "playback", "bridge", "replace_channel"] {
@@ -372,10 +372,10 @@ impl Replay {
                 let sink = events.clone();
                 tokio::spawn(async move {
                     while let Some(Ok(m)) = read.next().await {
-                        if let Message::Text(t) = m {
-                            if let Ok(v) = serde_json::from_str::<Value>(t.as_str()) {
-                                sink.lock().unwrap().push(v);
-                            }
+                        if let Message::Text(t) = m
+                            && let Ok(v) = serde_json::from_str::<Value>(t.as_str())
+                        {
+                            sink.lock().unwrap().push(v);
                         }
                     }
                 });

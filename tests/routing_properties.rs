@@ -379,11 +379,10 @@ proptest! {
                 }
                 Op::LateAccept { pick: i, agent } => {
                     // Only the agent it is connected to ever holds a connected contact.
-                    if let Some(contact) = pick(&connected, i) {
-                        if ledger.connected_to.get(&contact) != Some(&AgentId(agent)) {
+                    if let Some(contact) = pick(&connected, i)
+                        && ledger.connected_to.get(&contact) != Some(&AgentId(agent)) {
                             prop_assert!(router.accept(now, contact, AgentId(agent)).is_err());
                         }
-                    }
                 }
                 Op::Abandon { pick: i } => {
                     if let Some(contact) = pick(&live, i) {

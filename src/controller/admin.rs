@@ -547,10 +547,11 @@ pub(crate) fn prepare_calls(
         if !api && setup.queue_flows.contains_key(queue) {
             continue;
         }
-        if flow == &builtin_flow_name(queue) && !setup.calls.flows_mut().has_flow(flow) {
-            if let Ok(builtin) = builtin_flow(queue) {
-                setup.calls.flows_mut().add_flow(builtin);
-            }
+        if flow == &builtin_flow_name(queue)
+            && !setup.calls.flows_mut().has_flow(flow)
+            && let Ok(builtin) = builtin_flow(queue)
+        {
+            setup.calls.flows_mut().add_flow(builtin);
         }
         setup.queue_flows.insert(queue.clone(), flow.clone());
     }
@@ -700,13 +701,13 @@ async fn put_queue(
             )));
         }
     }
-    if let OverflowSetup::Queue(target) = &setup.overflow {
-        if own_queue(router, tenant, target).is_err() {
-            return Err(AdminError::invalid(
-                "overflow",
-                format!("no queue is named {target:?}"),
-            ));
-        }
+    if let OverflowSetup::Queue(target) = &setup.overflow
+        && own_queue(router, tenant, target).is_err()
+    {
+        return Err(AdminError::invalid(
+            "overflow",
+            format!("no queue is named {target:?}"),
+        ));
     }
     if let Some(id) = existing {
         let dir = router.directory();
@@ -1035,13 +1036,13 @@ async fn delete_agent(
         )));
     }
     store(router, CatalogKind::Agent, name, tenant, None, now).await?;
-    if let Some(t) = telephony {
-        if t.calls().agent_tenant(agent).is_some() {
-            if let Err(error) = t.calls_mut().remove_agent(now, agent, DELETED_REASON) {
-                tracing::warn!(agent = name, %error, "agent not removed from the calls side");
-            }
-            t.settle(router).await;
+    if let Some(t) = telephony
+        && t.calls().agent_tenant(agent).is_some()
+    {
+        if let Err(error) = t.calls_mut().remove_agent(now, agent, DELETED_REASON) {
+            tracing::warn!(agent = name, %error, "agent not removed from the calls side");
         }
+        t.settle(router).await;
     }
     let ((), outputs) = router
         .change(|r, catalog, dir| {
@@ -1153,10 +1154,10 @@ async fn delete_flow(
     if let Some(t) = telephony {
         let flows = t.calls_mut().flows_mut();
         flows.remove_flow(&api);
-        if !flows.has_flow(&fallback) {
-            if let Ok(builtin) = builtin_flow(queue) {
-                flows.add_flow(builtin);
-            }
+        if !flows.has_flow(&fallback)
+            && let Ok(builtin) = builtin_flow(queue)
+        {
+            flows.add_flow(builtin);
         }
         t.queue_flows_mut().insert(queue.to_owned(), fallback);
     }

@@ -753,13 +753,12 @@ impl Calls {
     }
 
     fn customer_event(&mut self, now: Timestamp, contact: ContactId, event: &MediaEvent) {
-        if let MediaEvent::Bridged { .. } = event {
-            if let Some(call) = self.calls.get_mut(&contact) {
-                if !call.bridged {
-                    call.bridged = true;
-                    self.start_recording(contact);
-                }
-            }
+        if let MediaEvent::Bridged { .. } = event
+            && let Some(call) = self.calls.get_mut(&contact)
+            && !call.bridged
+        {
+            call.bridged = true;
+            self.start_recording(contact);
         }
         let _ = self.flows.on_media(now, contact, event);
         if let MediaEvent::HungUp { cause, .. } = event {
@@ -1503,12 +1502,12 @@ impl Calls {
             return;
         }
         // Leaving after-call work closes the record of the contact it was for.
-        if change.from == AgentState::AfterCallWork {
-            if let Some(wrapping) = self.wrapping.remove(&agent) {
-                let mut record = wrapping.record;
-                record.wrap_up = now.since(wrapping.since);
-                self.actions.push_back(CallAction::Record(record));
-            }
+        if change.from == AgentState::AfterCallWork
+            && let Some(wrapping) = self.wrapping.remove(&agent)
+        {
+            let mut record = wrapping.record;
+            record.wrap_up = now.since(wrapping.since);
+            self.actions.push_back(CallAction::Record(record));
         }
         if let Some(tenant) = self.tenants.get(&agent).copied() {
             let available = self

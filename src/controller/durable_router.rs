@@ -272,13 +272,13 @@ impl DurableRouter {
         id: ContactId,
         now: Timestamp,
     ) -> Result<ContactSpec, DurableError> {
-        if let Some(queue) = self.catalog.queue_id(&setup.queue) {
-            if self.directory.is_closed(queue) {
-                return Err(DurableError::Contact(SetupError::new(
-                    "queue",
-                    format!("no queue is named {:?} (it was deleted)", setup.queue),
-                )));
-            }
+        if let Some(queue) = self.catalog.queue_id(&setup.queue)
+            && self.directory.is_closed(queue)
+        {
+            return Err(DurableError::Contact(SetupError::new(
+                "queue",
+                format!("no queue is named {:?} (it was deleted)", setup.queue),
+            )));
         }
         Ok(self.catalog.resolve_contact(setup, id, now)?)
     }

@@ -660,16 +660,16 @@ impl Task<'_> {
                     AgentAction::Heartbeat => Ok(Vec::new()),
                 }
                 .map_err(CommandError::from);
-                if result.is_ok() {
-                    if let Some(id) = router.catalog().agent_id(&agent) {
-                        let current = self
-                            .presence
-                            .states
-                            .get(&id)
-                            .map_or(AgentState::LoggedOut, |(s, _, _)| *s);
-                        if let Some((state, reason)) = Presence::next(current, &action) {
-                            self.presence.enter(router, now, id, state, reason).await;
-                        }
+                if result.is_ok()
+                    && let Some(id) = router.catalog().agent_id(&agent)
+                {
+                    let current = self
+                        .presence
+                        .states
+                        .get(&id)
+                        .map_or(AgentState::LoggedOut, |(s, _, _)| *s);
+                    if let Some((state, reason)) = Presence::next(current, &action) {
+                        self.presence.enter(router, now, id, state, reason).await;
                     }
                 }
                 finish(router, result, reply)
@@ -793,16 +793,15 @@ fn log_outputs(router: &DurableRouter, outputs: &[Output]) {
     for output in outputs {
         let view = OutputView::of(output, router.catalog());
         tracing::info!(event = view.event, contact = view.contact, agents = ?view.agents, detail = view.detail.as_deref().unwrap_or(""), "router");
-        if let Output::Offered { contact, .. } = output {
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                if let Ok(explanation) = router.router().explain(Timestamp::now(), *contact) {
-                    tracing::debug!(
-                        contact = contact.0,
-                        "why\n{}",
-                        explanation.render(router.catalog())
-                    );
-                }
-            }
+        if let Output::Offered { contact, .. } = output
+            && tracing::enabled!(tracing::Level::DEBUG)
+            && let Ok(explanation) = router.router().explain(Timestamp::now(), *contact)
+        {
+            tracing::debug!(
+                contact = contact.0,
+                "why\n{}",
+                explanation.render(router.catalog())
+            );
         }
     }
 }

@@ -909,11 +909,10 @@ async fn work(
         tokio::select! {
             Some((seq, report)) = running.next(), if !running.is_empty() => {
                 order.finish(seq);
-                if let Some(report) = report {
-                    if feedback.send(report).await.is_err() {
+                if let Some(report) = report
+                    && feedback.send(report).await.is_err() {
                         return;
                     }
-                }
             }
             job = inbox.recv(), if open && order.len() < HANDLER_IN_FLIGHT => match job {
                 Some(job) => order.push(job),

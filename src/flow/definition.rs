@@ -316,13 +316,13 @@ impl Flow {
         }
         let mut labels = BTreeMap::new();
         for (i, step) in setup.steps.iter().enumerate() {
-            if let Some(id) = &step.id {
-                if labels.insert(id.clone(), i).is_some() {
-                    return Err(error(
-                        format!("steps[{i}].id"),
-                        format!("{id:?} labels two steps"),
-                    ));
-                }
+            if let Some(id) = &step.id
+                && labels.insert(id.clone(), i).is_some()
+            {
+                return Err(error(
+                    format!("steps[{i}].id"),
+                    format!("{id:?} labels two steps"),
+                ));
             }
         }
         let target = |path: String, label: &str| {

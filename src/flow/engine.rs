@@ -156,7 +156,7 @@ pub fn number_prompts(n: u32) -> Vec<String> {
         out.push("digits/hundred".to_owned());
         n %= 100;
     }
-    if n > 20 && n % 10 != 0 {
+    if n > 20 && !n.is_multiple_of(10) {
         out.push(format!("digits/{}", n - n % 10));
         out.push(format!("digits/{}", n % 10));
     } else if n > 0 || out.is_empty() {
@@ -349,10 +349,10 @@ impl FlowEngine {
                 self.hang_up(now, contact, None)
             }
             MediaEvent::RecordingFinished { path, .. } => {
-                if let Expect::Recording { path: expected } = &expect {
-                    if path == expected {
-                        self.voicemail_done(now, contact);
-                    }
+                if let Expect::Recording { path: expected } = &expect
+                    && path == expected
+                {
+                    self.voicemail_done(now, contact);
                 }
             }
             _ => {}

@@ -25,10 +25,10 @@ impl CustomerHistory {
 
     /// Records that `agent` served `customer` at `at` (later records win).
     pub fn record(&mut self, customer: CustomerId, agent: AgentId, at: Timestamp) {
-        if let Some((_, previous)) = self.last.get(&customer) {
-            if *previous > at {
-                return;
-            }
+        if let Some((_, previous)) = self.last.get(&customer)
+            && *previous > at
+        {
+            return;
         }
         self.last.insert(customer, (agent, at));
         self.order.push_back((customer, at));

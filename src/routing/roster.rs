@@ -269,12 +269,12 @@ impl QueueState {
 
     /// Removes a member by index.
     pub fn remove_member(&mut self, index: u32) {
-        if let Some(slot) = self.members.get_mut(index as usize) {
-            if slot.take().is_some() {
-                self.free_member_slots.push(index);
-                for set in self.free.0.iter_mut() {
-                    set.remove(index);
-                }
+        if let Some(slot) = self.members.get_mut(index as usize)
+            && slot.take().is_some()
+        {
+            self.free_member_slots.push(index);
+            for set in self.free.0.iter_mut() {
+                set.remove(index);
             }
         }
         self.max_member_level = self

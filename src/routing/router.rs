@@ -275,15 +275,14 @@ impl Router {
                 }
             }
         }
-        if let Some(a) = self.agent_mut_opt(agent) {
-            if let Some(m) = a
+        if let Some(a) = self.agent_mut_opt(agent)
+            && let Some(m) = a
                 .spec
                 .memberships
                 .iter_mut()
                 .find(|m| m.queue == membership.queue)
-            {
-                *m = membership;
-            }
+        {
+            *m = membership;
         }
         self.roster_changed();
         self.dispatch_agent(now, agent);
@@ -736,11 +735,10 @@ impl Router {
             if let (Some(index), Some(q)) = (
                 member_index,
                 self.queues.get_mut(queue.index()).and_then(Option::as_mut),
-            ) {
-                if let Some(Some(member)) = q.members.get_mut(index as usize) {
-                    member.completed += 1;
-                    member.last_end = now;
-                }
+            ) && let Some(Some(member)) = q.members.get_mut(index as usize)
+            {
+                member.completed += 1;
+                member.last_end = now;
             }
             self.refresh_agent(agent);
         }
@@ -961,10 +959,10 @@ impl Router {
                 }
             }
             TimerKind::OfferExpiry(agent) => {
-                if let Phase::Offered(legs) = &live.phase {
-                    if legs.iter().any(|l| l.agent == agent && l.expires_at <= at) {
-                        self.end_leg(at, contact, agent, LegEnd::Missed(MissReason::TimedOut));
-                    }
+                if let Phase::Offered(legs) = &live.phase
+                    && legs.iter().any(|l| l.agent == agent && l.expires_at <= at)
+                {
+                    self.end_leg(at, contact, agent, LegEnd::Missed(MissReason::TimedOut));
                 }
             }
             // Handled above, before looking up a contact.
@@ -1042,28 +1040,26 @@ impl Router {
         };
         let queue_id = live.spec.queue;
         let media = live.spec.media;
-        if allow_affinity {
-            if let Some(agent) = self.affinity_target(now, contact) {
-                if self.agent_can_take_now(now, agent, contact) {
-                    self.offer(now, contact, &[agent]);
-                } else {
-                    let Some(live) = self.contacts.get_mut(&contact) else {
-                        return;
-                    };
-                    live.phase = Phase::Targeted(agent);
-                    let until = live.spec.arrival.plus(
-                        self.queue(queue_id)
-                            .map(|q| q.spec.affinity)
-                            .unwrap_or_default(),
-                    );
-                    if let Some(a) = self.agents.get_mut(agent.index()).and_then(Option::as_mut) {
-                        a.targeted.push(contact);
-                        self.targeted += 1;
-                    }
-                    self.timers.set(until, contact, TimerKind::AffinityEnd);
+        if allow_affinity && let Some(agent) = self.affinity_target(now, contact) {
+            if self.agent_can_take_now(now, agent, contact) {
+                self.offer(now, contact, &[agent]);
+            } else {
+                let Some(live) = self.contacts.get_mut(&contact) else {
+                    return;
+                };
+                live.phase = Phase::Targeted(agent);
+                let until = live.spec.arrival.plus(
+                    self.queue(queue_id)
+                        .map(|q| q.spec.affinity)
+                        .unwrap_or_default(),
+                );
+                if let Some(a) = self.agents.get_mut(agent.index()).and_then(Option::as_mut) {
+                    a.targeted.push(contact);
+                    self.targeted += 1;
                 }
-                return;
+                self.timers.set(until, contact, TimerKind::AffinityEnd);
             }
+            return;
         }
         let signature = live.signature.clone();
         let overflow = self
@@ -1182,10 +1178,10 @@ impl Router {
         if chosen.is_empty() {
             return;
         }
-        if let Some(live) = self.contacts.get(&contact) {
-            if let Phase::Waiting(bucket) = live.phase {
-                self.waiting.remove(bucket, live.spec.arrival, contact);
-            }
+        if let Some(live) = self.contacts.get(&contact)
+            && let Phase::Waiting(bucket) = live.phase
+        {
+            self.waiting.remove(bucket, live.spec.arrival, contact);
         }
         self.offer(now, contact, &chosen);
     }
@@ -1211,12 +1207,11 @@ impl Router {
         if let (Some(max_wait), true) = (
             queue.spec.max_wait,
             queue.spec.overflow != OverflowTarget::None,
-        ) {
-            if live.spec.media != MediaType::Callback {
-                let at = live.queue_entered.plus(max_wait).max(now);
-                self.timers
-                    .set(at, contact, TimerKind::MaxWait(live.spec.queue));
-            }
+        ) && live.spec.media != MediaType::Callback
+        {
+            let at = live.queue_entered.plus(max_wait).max(now);
+            self.timers
+                .set(at, contact, TimerKind::MaxWait(live.spec.queue));
         }
         self.schedule_tier_step(now, contact);
     }
@@ -1285,10 +1280,10 @@ impl Router {
             .map(|q| q.spec.offer_timeout)
             .unwrap_or(Duration::from_secs(20));
         let expires_at = now.plus(timeout);
-        if let Some(live) = self.contacts.get_mut(&contact) {
-            if let Phase::Offered(legs) = &mut live.phase {
-                legs.push(Leg { agent, expires_at });
-            }
+        if let Some(live) = self.contacts.get_mut(&contact)
+            && let Phase::Offered(legs) = &mut live.phase
+        {
+            legs.push(Leg { agent, expires_at });
         }
         let mut position = None;
         if let Some(a) = self.agent_mut_opt(agent) {

@@ -425,13 +425,13 @@ impl QueueSetup {
                 ));
             }
         }
-        if let Some(OverflowSetup::Queue(target)) = Some(&self.overflow) {
-            if target == &self.name {
-                return Err(SetupError::new(
-                    format!("{at}.overflow"),
-                    "a queue cannot overflow into itself",
-                ));
-            }
+        if let Some(OverflowSetup::Queue(target)) = Some(&self.overflow)
+            && target == &self.name
+        {
+            return Err(SetupError::new(
+                format!("{at}.overflow"),
+                "a queue cannot overflow into itself",
+            ));
         }
         let mut last_after = 0.0;
         for (i, step) in self.relax.iter().enumerate() {

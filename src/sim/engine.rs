@@ -221,7 +221,7 @@ impl<'s> Engine<'s> {
                 self.handle(scheduled.event)?;
             }
             self.events += 1;
-            if self.events % 4096 == 0 {
+            if self.events.is_multiple_of(4096) {
                 self.progress.tick(self.now);
             }
         }
@@ -285,10 +285,10 @@ impl<'s> Engine<'s> {
             source,
         })?;
         #[cfg(test)]
-        if self.check_invariants {
-            if let Err(violation) = self.router.check_invariants(self.now) {
-                panic!("after {} at {}: {violation}", call.name(), self.now);
-            }
+        if self.check_invariants
+            && let Err(violation) = self.router.check_invariants(self.now)
+        {
+            panic!("after {} at {}: {violation}", call.name(), self.now);
         }
         let mut outbox = std::mem::take(&mut self.outbox);
         outbox.extend(self.router.drain_outputs());

@@ -165,11 +165,11 @@ impl Hub {
             match output {
                 Output::Send { socket, text } => {
                     let tx = lock(&self.sockets).get(&socket).cloned();
-                    if let Some(tx) = tx {
-                        if tx.try_send(text).is_err() {
-                            tracing::warn!(socket, "emulator: socket too slow, dropping it");
-                            lock(&self.sockets).remove(&socket);
-                        }
+                    if let Some(tx) = tx
+                        && tx.try_send(text).is_err()
+                    {
+                        tracing::warn!(socket, "emulator: socket too slow, dropping it");
+                        lock(&self.sockets).remove(&socket);
                     }
                 }
                 Output::Arm { after, timer } => {
@@ -379,10 +379,10 @@ async fn serve_http(
     if let Some(delay) = faults.delay {
         tokio::time::sleep(delay).await;
     }
-    if let Some(status) = faults.refuse {
-        if !path.starts_with("/emulator/") {
-            return reply_response(&hub, Reply::error(status, "Refused (emulator fault)"));
-        }
+    if let Some(status) = faults.refuse
+        && !path.starts_with("/emulator/")
+    {
+        return reply_response(&hub, Reply::error(status, "Refused (emulator fault)"));
     }
     if path.starts_with("/emulator/") {
         if !authenticated(&hub, &headers, &query) {

@@ -510,13 +510,13 @@ pub struct World {
 fn caller_id(text: &str) -> CallerId {
     // `Name <number>`, `<number>` or `number`.
     let t = text.trim();
-    if let (Some(open), Some(close)) = (t.find('<'), t.rfind('>')) {
-        if open < close {
-            return CallerId {
-                name: t[..open].trim().trim_matches('"').to_owned(),
-                number: t[open + 1..close].trim().to_owned(),
-            };
-        }
+    if let (Some(open), Some(close)) = (t.find('<'), t.rfind('>'))
+        && open < close
+    {
+        return CallerId {
+            name: t[..open].trim().trim_matches('"').to_owned(),
+            number: t[open + 1..close].trim().to_owned(),
+        };
     }
     CallerId {
         name: String::new(),
@@ -670,10 +670,10 @@ impl World {
 
     /// A WebSocket closed.
     pub fn close_socket(&mut self, socket: u64) {
-        if let Some(s) = self.sockets.remove(&socket) {
-            if self.apps.get(&s.app) == Some(&socket) {
-                self.apps.remove(&s.app);
-            }
+        if let Some(s) = self.sockets.remove(&socket)
+            && self.apps.get(&s.app) == Some(&socket)
+        {
+            self.apps.remove(&s.app);
         }
     }
 
@@ -1342,10 +1342,10 @@ impl World {
         let id = path_id
             .map(str::to_owned)
             .or_else(|| p.get("channelId").map(str::to_owned));
-        if let Some(id) = &id {
-            if self.channels.contains_key(id) {
-                return Reply::error(409, "Channel with given unique ID already exists");
-            }
+        if let Some(id) = &id
+            && self.channels.contains_key(id)
+        {
+            return Reply::error(409, "Channel with given unique ID already exists");
         }
         let caller = p.get("callerId").map(caller_id);
         // A non-integer timeout is accepted (e): it falls back to the default 30 s.
@@ -1590,10 +1590,10 @@ impl World {
             return Reply::error(400, "Originator and formats can't both be specified");
         }
         let id = p.get("channelId").map(str::to_owned);
-        if let Some(id) = &id {
-            if self.channels.contains_key(id) {
-                return Reply::error(409, "Channel with given unique ID already exists");
-            }
+        if let Some(id) = &id
+            && self.channels.contains_key(id)
+        {
+            return Reply::error(409, "Channel with given unique ID already exists");
         }
         let args: Vec<String> = p
             .get("appArgs")
@@ -2879,10 +2879,8 @@ impl World {
                 continue;
             }
             self.varset(id, "BRIDGEPEER", &others.join(","));
-            if !only_peer {
-                if let Some(call_id) = call_id {
-                    self.varset(id, "BRIDGEPVTCALLID", &call_id);
-                }
+            if !only_peer && let Some(call_id) = call_id {
+                self.varset(id, "BRIDGEPVTCALLID", &call_id);
             }
         }
     }
@@ -3137,10 +3135,10 @@ impl World {
 
     /// `GET /endpoints[/{tech}[/{resource}]]` (e, f).
     pub fn endpoints(&self, tech: Option<&str>, resource: Option<&str>) -> Reply {
-        if let Some(t) = tech {
-            if t != "PJSIP" {
-                return Reply::error(404, "No Endpoints found - invalid tech");
-            }
+        if let Some(t) = tech
+            && t != "PJSIP"
+        {
+            return Reply::error(404, "No Endpoints found - invalid tech");
         }
         match resource {
             Some(r) => match self.config.endpoints.iter().find(|e| e.resource == r) {
@@ -3295,10 +3293,9 @@ impl World {
                     .channels
                     .get_mut(&channel)
                     .and_then(|c| c.app_on_answer.take())
+                    && !self.in_stasis(&channel)
                 {
-                    if !self.in_stasis(&channel) {
-                        self.enter_stasis(&channel, &app, args);
-                    }
+                    self.enter_stasis(&channel, &app, args);
                 }
             }
             Timer::DialTimeout { channel } => {

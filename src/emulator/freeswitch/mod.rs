@@ -197,11 +197,11 @@ impl Hub {
 
     fn deliver(self: &Arc<Self>, session: SessionId, out: Out) {
         let tx = lock(&self.conns).get(&session).cloned();
-        if let Some(tx) = tx {
-            if tx.try_send(out).is_err() {
-                tracing::warn!(?session, "emulator: connection too slow, dropping it");
-                lock(&self.conns).remove(&session);
-            }
+        if let Some(tx) = tx
+            && tx.try_send(out).is_err()
+        {
+            tracing::warn!(?session, "emulator: connection too slow, dropping it");
+            lock(&self.conns).remove(&session);
         }
     }
 }

@@ -807,10 +807,10 @@ impl World {
     /// The outbound connection of `session` could not be opened: the call fails as
     /// FreeSWITCH fails it (the socket application returns and the dialplan ends).
     pub fn outbound_failed(&mut self, session: SessionId) {
-        if let Some(s) = self.sessions.remove(&session) {
-            if let Some(uuid) = s.outbound {
-                self.hangup(&uuid, "DESTINATION_OUT_OF_ORDER");
-            }
+        if let Some(s) = self.sessions.remove(&session)
+            && let Some(uuid) = s.outbound
+        {
+            self.hangup(&uuid, "DESTINATION_OUT_OF_ORDER");
         }
     }
 
@@ -1856,11 +1856,11 @@ impl World {
         }
         // An outbound leg transferred by name takes its callee's id as its caller id (capture
         // call_control…: `conference list` shows `Outbound Call;default` for it).
-        if let Some(c) = self.channels.get_mut(&uuid) {
-            if c.outbound {
-                c.caller_name = "Outbound Call".to_owned();
-                c.caller_number = c.callee_number.clone();
-            }
+        if let Some(c) = self.channels.get_mut(&uuid)
+            && c.outbound
+        {
+            c.caller_name = "Outbound Call".to_owned();
+            c.caller_number = c.callee_number.clone();
         }
         for leg in legs {
             self.transfer(&leg, exten, context);
@@ -2636,25 +2636,24 @@ impl World {
         let partner = c.answer_with.take();
         let script = std::mem::take(&mut c.caller_script);
         // Capture sendmsg_execute_eventlock: the A-leg's CHANNEL_ANSWER comes first.
-        if let Some(a) = &partner {
-            if let Some(ac) = self.channels.get_mut(a) {
-                if !ac.answered {
-                    let was_a = ac.call_state;
-                    ac.answered = true;
-                    ac.answered_us = self.now_us;
-                    ac.answer_state = "answered";
-                    ac.call_state = "ACTIVE";
-                    ac.state = ChanState::ConsumeMedia;
-                    self.chan_emit("CHANNEL_ANSWER", a, &[], &[], &[]);
-                    // Capture log_level7: mod_loopback answers the A-leg with the B-leg.
-                    self.chan_log(a, &logs::ANSWERED_BY_LOOPBACK, |c| {
-                        format!("Channel [{}] has been answered", c.name)
-                    });
-                    self.chan_log(a, &logs::CALLSTATE_ACTIVE, |c| {
-                        format!("({}) Callstate Change {was_a} -> ACTIVE", c.name)
-                    });
-                }
-            }
+        if let Some(a) = &partner
+            && let Some(ac) = self.channels.get_mut(a)
+            && !ac.answered
+        {
+            let was_a = ac.call_state;
+            ac.answered = true;
+            ac.answered_us = self.now_us;
+            ac.answer_state = "answered";
+            ac.call_state = "ACTIVE";
+            ac.state = ChanState::ConsumeMedia;
+            self.chan_emit("CHANNEL_ANSWER", a, &[], &[], &[]);
+            // Capture log_level7: mod_loopback answers the A-leg with the B-leg.
+            self.chan_log(a, &logs::ANSWERED_BY_LOOPBACK, |c| {
+                format!("Channel [{}] has been answered", c.name)
+            });
+            self.chan_log(a, &logs::CALLSTATE_ACTIVE, |c| {
+                format!("({}) Callstate Change {was_a} -> ACTIVE", c.name)
+            });
         }
         self.chan_emit("CHANNEL_ANSWER", uuid, &[], &[], &[]);
         self.chan_log(uuid, &logs::CALLSTATE_ACTIVE, |c| {
@@ -2681,11 +2680,11 @@ impl World {
         else {
             return;
         };
-        if self.logging(logs::ORIGINATE_SUCCESS.level) {
-            if let Some(name) = self.channels.get(uuid).map(|c| c.name.clone()) {
-                let text = format!("Originate Resulted in Success: [{name}] Peer UUID: {uuid}");
-                self.log(&logs::ORIGINATE_SUCCESS, uuid.as_str(), &text);
-            }
+        if self.logging(logs::ORIGINATE_SUCCESS.level)
+            && let Some(name) = self.channels.get(uuid).map(|c| c.name.clone())
+        {
+            let text = format!("Originate Resulted in Success: [{name}] Peer UUID: {uuid}");
+            self.log(&logs::ORIGINATE_SUCCESS, uuid.as_str(), &text);
         }
         self.origin_done(origin, Ok(uuid.clone()));
         let apps = match then {
@@ -2721,11 +2720,11 @@ impl World {
             }
             Origin::ConferenceDial { session } => {
                 // The dialled member shows its callee's id, as a transferred leg does.
-                if let Ok(u) = &result {
-                    if let Some(c) = self.channels.get_mut(u) {
-                        c.caller_name = "Outbound Call".to_owned();
-                        c.caller_number = c.callee_number.clone();
-                    }
+                if let Ok(u) = &result
+                    && let Some(c) = self.channels.get_mut(u)
+                {
+                    c.caller_name = "Outbound Call".to_owned();
+                    c.caller_number = c.callee_number.clone();
                 }
                 let r = match &result {
                     Ok(_) => "SUCCESS".to_owned(),
@@ -3134,10 +3133,10 @@ impl World {
         ];
         self.chan_emit("CHANNEL_UNBRIDGE", uuid, &lead, &[], &[]);
         for leg in [uuid, &peer] {
-            if let Some(c) = self.channels.get_mut(leg) {
-                if matches!(c.running, Some(Running::Bridge { .. })) {
-                    c.running = None;
-                }
+            if let Some(c) = self.channels.get_mut(leg)
+                && matches!(c.running, Some(Running::Bridge { .. }))
+            {
+                c.running = None;
             }
         }
     }

@@ -781,13 +781,13 @@ impl EventDecoder {
     pub fn decode(&mut self, payload: &[u8]) -> Option<AriEvent> {
         match decode_event(payload) {
             Ok(event) => {
-                if let EventKind::Unknown { type_name, .. } = &event.kind {
-                    if self.unknown_seen.insert(type_name.clone()) {
-                        tracing::warn!(
-                            event_type = %type_name,
-                            "ARI event type unknown to this build: kept as is, not logged again"
-                        );
-                    }
+                if let EventKind::Unknown { type_name, .. } = &event.kind
+                    && self.unknown_seen.insert(type_name.clone())
+                {
+                    tracing::warn!(
+                        event_type = %type_name,
+                        "ARI event type unknown to this build: kept as is, not logged again"
+                    );
                 }
                 Some(event)
             }

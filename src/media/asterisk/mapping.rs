@@ -707,10 +707,10 @@ impl AdapterState {
     }
 
     fn move_into(&mut self, leg: &LegId, bridge: &str) {
-        if let Some(old) = self.legs.get(leg).and_then(|l| l.bridge.clone()) {
-            if old != bridge {
-                self.remove_from(leg, &old);
-            }
+        if let Some(old) = self.legs.get(leg).and_then(|l| l.bridge.clone())
+            && old != bridge
+        {
+            self.remove_from(leg, &old);
         }
         let members = self.bridges.entry(bridge.to_owned()).or_default();
         if !members.iter().any(|m| m == leg.as_str()) {
@@ -725,10 +725,10 @@ impl AdapterState {
         if let Some(members) = self.bridges.get_mut(bridge) {
             members.retain(|m| m != leg.as_str());
         }
-        if let Some(l) = self.legs.get_mut(leg) {
-            if l.bridge.as_deref() == Some(bridge) {
-                l.bridge = None;
-            }
+        if let Some(l) = self.legs.get_mut(leg)
+            && l.bridge.as_deref() == Some(bridge)
+        {
+            l.bridge = None;
         }
     }
 
@@ -757,11 +757,11 @@ impl AdapterState {
     }
 
     fn answered(&mut self, leg: &LegId, out: &mut Vec<MediaEvent>) {
-        if let Some(l) = self.legs.get_mut(leg) {
-            if !l.answered {
-                l.answered = true;
-                out.push(MediaEvent::Answered { leg: leg.clone() });
-            }
+        if let Some(l) = self.legs.get_mut(leg)
+            && !l.answered
+        {
+            l.answered = true;
+            out.push(MediaEvent::Answered { leg: leg.clone() });
         }
     }
 
@@ -778,10 +778,10 @@ impl AdapterState {
                 destination: l.destination.clone(),
             });
         }
-        if let Some(bridge) = &l.bridge {
-            if let Some(members) = self.bridges.get_mut(bridge) {
-                members.retain(|m| m != leg.as_str());
-            }
+        if let Some(bridge) = &l.bridge
+            && let Some(members) = self.bridges.get_mut(bridge)
+        {
+            members.retain(|m| m != leg.as_str());
         }
         self.playbacks.retain(|_, (p, _)| p != leg);
         let cause = cause
@@ -907,13 +907,13 @@ impl AdapterState {
                         leg,
                         member: None,
                     });
-                } else if bridge.channels.len() == 2 {
-                    if let Some(other) = bridge.channels.iter().find(|c| *c != &channel.id) {
-                        out.push(MediaEvent::Bridged {
-                            a: LegId::new(other.as_str()),
-                            b: leg,
-                        });
-                    }
+                } else if bridge.channels.len() == 2
+                    && let Some(other) = bridge.channels.iter().find(|c| *c != &channel.id)
+                {
+                    out.push(MediaEvent::Bridged {
+                        a: LegId::new(other.as_str()),
+                        b: leg,
+                    });
                 }
             }
             EventKind::ChannelLeftBridge { bridge, channel } => {
@@ -924,10 +924,10 @@ impl AdapterState {
                     .legs
                     .get(&leg)
                     .is_some_and(|l| l.bridge.as_deref() == Some(bridge.id.as_str()));
-                if let Some(l) = self.legs.get_mut(&leg) {
-                    if in_it {
-                        l.bridge = None;
-                    }
+                if let Some(l) = self.legs.get_mut(&leg)
+                    && in_it
+                {
+                    l.bridge = None;
                 }
                 if self.legs.contains_key(&leg) {
                     if let Some(room) = Self::conference_room(&bridge.id) {
@@ -984,14 +984,14 @@ impl AdapterState {
                         .map(LegId::new)
                         .filter(|l| self.legs.contains_key(l)),
                 };
-                if let Some(leg) = leg {
-                    if !known.as_ref().is_some_and(|(_, started)| *started) {
-                        self.playbacks.insert(id.clone(), (leg.clone(), true));
-                        out.push(MediaEvent::PlaybackStarted {
-                            leg,
-                            playback: Some(id),
-                        });
-                    }
+                if let Some(leg) = leg
+                    && !known.as_ref().is_some_and(|(_, started)| *started)
+                {
+                    self.playbacks.insert(id.clone(), (leg.clone(), true));
+                    out.push(MediaEvent::PlaybackStarted {
+                        leg,
+                        playback: Some(id),
+                    });
                 }
             }
             EventKind::PlaybackFinished { playback } => {
@@ -1012,14 +1012,14 @@ impl AdapterState {
                 }
             }
             EventKind::RecordingStarted { recording } => {
-                if let Some(r) = self.recordings.get_mut(&recording.name) {
-                    if !r.started {
-                        r.started = true;
-                        out.push(MediaEvent::RecordingStarted {
-                            leg: r.leg.clone(),
-                            path: r.path.clone(),
-                        });
-                    }
+                if let Some(r) = self.recordings.get_mut(&recording.name)
+                    && !r.started
+                {
+                    r.started = true;
+                    out.push(MediaEvent::RecordingStarted {
+                        leg: r.leg.clone(),
+                        path: r.path.clone(),
+                    });
                 }
             }
             EventKind::RecordingFinished { recording }
@@ -1104,14 +1104,13 @@ impl AdapterState {
             }
         }
         for leg in newly_bridged {
-            if let Some(bridge) = self.bridges.get(self.bridge_of(&leg).unwrap_or_default()) {
-                if bridge.len() == 2 {
-                    if let Some(other) = bridge.iter().find(|c| *c != leg.as_str()) {
-                        let other = LegId::new(other.as_str());
-                        if self.legs.contains_key(&other) && leg < other {
-                            out.push(MediaEvent::Bridged { a: leg, b: other });
-                        }
-                    }
+            if let Some(bridge) = self.bridges.get(self.bridge_of(&leg).unwrap_or_default())
+                && bridge.len() == 2
+                && let Some(other) = bridge.iter().find(|c| *c != leg.as_str())
+            {
+                let other = LegId::new(other.as_str());
+                if self.legs.contains_key(&other) && leg < other {
+                    out.push(MediaEvent::Bridged { a: leg, b: other });
                 }
             }
         }

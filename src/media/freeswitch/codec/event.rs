@@ -237,13 +237,11 @@ impl Event {
         };
         // FreeSWITCH encodes every byte above '~', so the section is ASCII (the scan saw that
         // on the way); the full UTF-8 check runs only when it is not, to say where.
-        if !ascii {
-            if let Err(at) = header::check_utf8(&buf[..body_start]) {
-                return Err(CodecError::InvalidUtf8 {
-                    offset: offset + at as u64,
-                    what: "plain event headers",
-                });
-            }
+        if !ascii && let Err(at) = header::check_utf8(&buf[..body_start]) {
+            return Err(CodecError::InvalidUtf8 {
+                offset: offset + at as u64,
+                what: "plain event headers",
+            });
         }
         let rest = buf.len() - body_start;
         let body = match header::find(buf, &headers, "Content-Length") {
