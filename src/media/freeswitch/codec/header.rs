@@ -135,11 +135,33 @@ pub(crate) fn check_utf8(bytes: &[u8]) -> Result<(), usize> {
 /// `Err((start, end))` is a line without a colon.
 ///
 /// This is the hot loop of the codec (a plain event is about 70 such lines), so it classifies
-/// sixty-four bytes at a time ([`separators`]) rather than calling a search per line: with
-/// values URL-encoded, the only raw `:` of a line is its separator.
+/// sixty-four bytes at a time ([`Separators`]) rather than calling a search per line: with
+/// values URL-encoded, the only raw `:` of a line is its separator. The classification uses the
+/// widest vectors the CPU has (AVX-512BW, AVX2, else SSE2), chosen at run time.
 pub(crate) fn index_section(
     buf: &[u8],
     headers: &mut Vec<HeaderSpan>,
+) -> Result<(usize, bool), (usize, usize)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512BW (checked just above).
+            return unsafe { x86::index_section_avx512(buf, headers) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { x86::index_section_avx2(buf, headers) };
+        }
+    }
+    scan_section(buf, headers, separators)
+}
+
+/// [`index_section`] with a given classification of [`BLOCK`] bytes.
+#[inline(always)]
+fn scan_section(
+    buf: &[u8],
+    headers: &mut Vec<HeaderSpan>,
+    classify: impl Fn(&[u8; BLOCK]) -> Separators,
 ) -> Result<(usize, bool), (usize, usize)> {
     let mut scan = SectionScan {
         line_start: 0,
@@ -150,7 +172,7 @@ pub(crate) fn index_section(
     let mut base = 0;
     for chunk in &mut chunks {
         let block = <&[u8; BLOCK]>::try_from(chunk).unwrap_or(&[0; BLOCK]);
-        if let Some(end) = scan.block(buf, headers, base, separators(block))? {
+        if let Some(end) = scan.block(buf, headers, base, classify(block))? {
             return Ok((end, scan.high == 0));
         }
         base += BLOCK;
@@ -158,7 +180,7 @@ pub(crate) fn index_section(
     // The tail, padded with NUL, which is neither separator.
     let mut last = [0u8; BLOCK];
     last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    if let Some(end) = scan.block(buf, headers, base, separators(&last))? {
+    if let Some(end) = scan.block(buf, headers, base, classify(&last))? {
         return Ok((end, scan.high == 0));
     }
     if scan.line_start < buf.len() {
@@ -167,14 +189,72 @@ pub(crate) fn index_section(
     Ok((buf.len(), scan.high == 0))
 }
 
-/// Bytes classified at once by [`index_section`]: four SSE2 vectors, one bit each in a `u64`.
+/// Bytes classified at once by [`index_section`]: one bit each in a `u64`.
 const BLOCK: usize = 64;
 
-/// Bit masks (bit n for byte n) of the newlines, of the newlines and colons, and of the bytes
-/// above 0x7F, of [`BLOCK`] bytes.
+/// Bit masks (bit n for byte n) of a block's newlines, of its newlines and colons, and of its
+/// bytes above 0x7F.
+type Separators = (u64, u64, u64);
+
+/// The vector classifications of [`BLOCK`] bytes, each compiled for its instruction set.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8, _mm512_cmpeq_epi8_mask, _mm512_loadu_si512, _mm512_movepi8_mask,
+        _mm512_set1_epi8,
+    };
+
+    use super::{BLOCK, HeaderSpan, Separators, scan_section};
+
+    /// [`super::index_section`] with AVX-512BW: one compare per character class per block.
+    #[target_feature(enable = "avx512bw")]
+    pub(super) fn index_section_avx512(
+        buf: &[u8],
+        headers: &mut Vec<HeaderSpan>,
+    ) -> Result<(usize, bool), (usize, usize)> {
+        scan_section(buf, headers, |block| separators_avx512(block))
+    }
+
+    #[target_feature(enable = "avx512bw")]
+    fn separators_avx512(block: &[u8; BLOCK]) -> Separators {
+        // SAFETY: the load reads the 64 bytes of `block` (unaligned loads are allowed).
+        let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+        let newlines = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8));
+        let colons = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b':' as i8));
+        (newlines, newlines | colons, _mm512_movepi8_mask(v))
+    }
+
+    /// [`super::index_section`] with AVX2: two 32-byte halves per block.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn index_section_avx2(
+        buf: &[u8],
+        headers: &mut Vec<HeaderSpan>,
+    ) -> Result<(usize, bool), (usize, usize)> {
+        scan_section(buf, headers, |block| separators_avx2(block))
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn separators_avx2(block: &[u8; BLOCK]) -> Separators {
+        let (mut newlines, mut any, mut high) = (0u64, 0u64, 0u64);
+        for (k, half) in block.chunks_exact(32).enumerate() {
+            // SAFETY: the load reads the 32 bytes of `half` (unaligned loads are allowed).
+            let v = unsafe { _mm256_loadu_si256(half.as_ptr().cast()) };
+            let nl = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\n' as i8));
+            let colons = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b':' as i8));
+            let shift = 32 * k;
+            newlines |= u64::from(_mm256_movemask_epi8(nl) as u32) << shift;
+            any |= u64::from(_mm256_movemask_epi8(_mm256_or_si256(nl, colons)) as u32) << shift;
+            high |= u64::from(_mm256_movemask_epi8(v) as u32) << shift;
+        }
+        (newlines, any, high)
+    }
+}
+
+/// [`Separators`] of [`BLOCK`] bytes with SSE2 (part of the x86_64 baseline): four vectors.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn separators(block: &[u8; BLOCK]) -> (u64, u64, u64) {
+fn separators(block: &[u8; BLOCK]) -> Separators {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
@@ -200,11 +280,10 @@ fn separators(block: &[u8; BLOCK]) -> (u64, u64, u64) {
     (newlines, any, high)
 }
 
-/// Bit masks (bit n for byte n) of the newlines, of the newlines and colons, and of the bytes
-/// above 0x7F, of [`BLOCK`] bytes.
+/// [`Separators`] of [`BLOCK`] bytes, a byte at a time.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn separators(block: &[u8; BLOCK]) -> (u64, u64, u64) {
+fn separators(block: &[u8; BLOCK]) -> Separators {
     let (mut newlines, mut any, mut high) = (0u64, 0u64, 0u64);
     for (n, &b) in block.iter().enumerate() {
         newlines |= u64::from(b == b'\n') << n;
@@ -223,14 +302,14 @@ struct SectionScan {
 }
 
 impl SectionScan {
-    /// Handle the separators of the 16 bytes at `base`; `Some(end)` at the blank line.
+    /// Handle the separators of the block at `base`; `Some(end)` at the blank line.
     #[inline(always)]
     fn block(
         &mut self,
         buf: &[u8],
         headers: &mut Vec<HeaderSpan>,
         base: usize,
-        (newlines, mut mask, high): (u64, u64, u64),
+        (newlines, mut mask, high): Separators,
     ) -> Result<Option<usize>, (usize, usize)> {
         self.high |= high;
         while mask != 0 {
@@ -277,4 +356,120 @@ fn push_line(
         value: Span::new(value, end),
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type Indexed = (Result<(usize, bool), (usize, usize)>, Vec<HeaderSpan>);
+
+    fn with(
+        run: impl FnOnce(&mut Vec<HeaderSpan>) -> Result<(usize, bool), (usize, usize)>,
+    ) -> Indexed {
+        let mut headers = Vec::new();
+        let result = run(&mut headers);
+        (result, headers)
+    }
+
+    /// A section line by line, the slow and obvious way.
+    fn reference(buf: &[u8]) -> Indexed {
+        let mut headers = Vec::new();
+        let ascii = |end: usize| buf[..end].is_ascii();
+        let mut start = 0;
+        while start < buf.len() {
+            let end = buf[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(buf.len(), |p| start + p);
+            if end == start {
+                return (Ok((end + 1, ascii(end + 1))), headers);
+            }
+            let colon = buf[start..end].iter().position(|&b| b == b':');
+            match colon {
+                Some(c) if c > 0 => {
+                    let colon = start + c;
+                    let value = if colon + 1 < end && buf[colon + 1] == b' ' {
+                        colon + 2
+                    } else {
+                        colon + 1
+                    };
+                    headers.push(HeaderSpan {
+                        name: Span::new(start, colon),
+                        value: Span::new(value, end),
+                    });
+                }
+                _ => return (Err((start, end)), headers),
+            }
+            start = end + 1;
+        }
+        (Ok((buf.len(), ascii(buf.len()))), headers)
+    }
+
+    /// Every classification this CPU can run, with its name.
+    fn variants(buf: &[u8]) -> Vec<(&'static str, Indexed)> {
+        let mut out = vec![("baseline", with(|h| scan_section(buf, h, separators)))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                out.push(("avx2", with(|h| unsafe { x86::index_section_avx2(buf, h) })));
+            }
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU has AVX-512BW.
+                out.push((
+                    "avx512",
+                    with(|h| unsafe { x86::index_section_avx512(buf, h) }),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Header sections with lines of every length around the 64-byte blocks, raw colons in
+    /// values, bytes above 0x7F, lines without a colon and a blank line anywhere.
+    fn section() -> impl Strategy<Value = Vec<u8>> {
+        let line = prop_oneof![
+            8 => ("[A-Za-z-]{1,20}", "[ -~]{0,90}").prop_map(|(n, v)| format!("{n}: {v}\n").into_bytes()),
+            1 => "[a-z]{0,5}".prop_map(|n| format!("{n}\n").into_bytes()),
+            1 => Just(b"X-Utf8: \xc3\xa9t\xc3\xa9\n".to_vec()),
+            1 => Just(b":value\n".to_vec()),
+        ];
+        (
+            prop::collection::vec(line, 0..40),
+            any::<bool>(),
+            "[ -~]{0,70}",
+        )
+            .prop_map(|(lines, newline_at_end, body)| {
+                let mut buf = lines.concat();
+                if !newline_at_end {
+                    buf.pop();
+                }
+                buf.extend_from_slice(body.as_bytes());
+                buf
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn every_vector_width_indexes_a_section_as_a_line_by_line_reading_does(buf in section()) {
+            let (expected, expected_headers) = reference(&buf);
+            let all = variants(&buf);
+            for (name, (got, headers)) in &all {
+                // The scan may look at bytes past the blank line: "not ASCII" only asks the
+                // caller for the full UTF-8 check, but "ASCII" must be true of the section.
+                match (got, &expected) {
+                    (Ok((end, ascii)), Ok((expected_end, section_ascii))) => {
+                        prop_assert_eq!(end, expected_end, "{} end", name);
+                        prop_assert!(!ascii || *section_ascii, "{} said ASCII", name);
+                        prop_assert_eq!(headers, &expected_headers, "{} headers", name);
+                    }
+                    _ => prop_assert_eq!(got, &expected, "{} result", name),
+                }
+                prop_assert_eq!(got, &all[0].1.0, "{} against the baseline", name);
+            }
+        }
+    }
 }
