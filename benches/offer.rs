@@ -119,7 +119,7 @@ struct Center {
 /// after the bridge that connects it.
 async fn callers(
     emu: Arc<Emulator>,
-    mut commands: mpsc::UnboundedReceiver<ReceivedCommand>,
+    mut commands: mpsc::Receiver<ReceivedCommand>,
     received: Arc<Mutex<Vec<ReceivedCommand>>>,
 ) {
     while let Some(r) = commands.recv().await {
@@ -147,7 +147,7 @@ async fn start() -> anyhow::Result<Center> {
     }
     let emu = Arc::new(Emulator::start("127.0.0.1:0".parse()?, options).await?);
     let commands = emu
-        .observe_commands()
+        .observe_commands(1 << 20)
         .context("the emulator is already observed")?;
     let store = Store::open("sqlite::memory:").await?;
 
@@ -470,6 +470,10 @@ async fn run() -> anyhow::Result<()> {
         }
     };
     let total = answered(&center.store).await?;
+    let unobserved = center.emu.unobserved_commands();
+    if unobserved > 0 {
+        bail!("{unobserved} commands were not observed: the times to offer would be incomplete");
+    }
     println!(
         "saturated: {placed} callers placed, {} answered in all",
         total - paced_answered

@@ -64,7 +64,7 @@ async fn a_dropped_socket_is_reconnected_and_resynced() {
     assert!(
         seen.contains(&MediaEvent::HungUp {
             leg: LegId::new("gone-1"),
-            cause: HangupCause::normal_clearing()
+            cause: HangupCause::switch_lost()
         }),
         "{seen:#?}"
     );

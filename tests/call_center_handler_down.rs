@@ -199,12 +199,17 @@ async fn a_dead_switch_loses_only_its_own_calls(url: String) {
     let fs = start_freeswitch(fs_addr).await;
     let after = center::records(&store, 4, STEP).await;
     assert_eq!(after.len(), 4, "every call has one record: {after:#?}");
-    // The call that died with the switch is closed, on the switch and the agent it had.
-    // (Its cause is not asserted: the adapters report a leg that vanished while they were
-    // disconnected as NORMAL_CLEARING, so the record reads like a normal end.)
+    // The call that died with the switch is closed, on the switch and the agent it had, as a
+    // failure whose cause says so (not as a call that ended normally).
     let lost = record_of(&after, "+4930101");
     assert_eq!(lost.handler, Some(FREESWITCH), "{lost:#?}");
     assert_eq!(lost.agent.as_deref(), Some(talking_on_fs.as_str()));
+    assert_eq!(lost.disposition, Disposition::Failed, "{lost:#?}");
+    let cause = lost.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.starts_with("SWITCH_LOST: the call was gone when handler"),
+        "{lost:#?}"
+    );
 
     // Its callers reach agents again, the agent of the lost call among them.
     fs.place_call(&fs_caller("+4930103", Some(60)))
@@ -231,6 +236,32 @@ async fn a_dead_switch_loses_only_its_own_calls(url: String) {
     assert_eq!(counts.open(), 0, "nothing left open: {counts:?}");
     assert_eq!(ast.channels().len(), 1, "dora's line: {:?}", ast.channels());
     assert_eq!(fs.channels().len(), 1, "eve's line: {:?}", fs.channels());
+
+    // The pool goes by the loads the switches have now: with a caller talking over the
+    // FreeSWITCH (two legs) and only dora's line on the Asterisk (one), eve's line, opened
+    // again, goes to the Asterisk though the FreeSWITCH has the lower id.
+    controller
+        .agent("eve", AgentAction::LogOut)
+        .await
+        .expect("eve logs out");
+    wait_until("eve's line is gone", || fs.channels().is_empty()).await;
+    fs.place_call(&fs_caller("+4930104", Some(200)))
+        .expect("placed on FreeSWITCH");
+    connected(&mut portal, "+4930104").await;
+    assert_eq!(fs.channels().len(), 2, "the caller and the agent's leg");
+    controller
+        .agent("eve", AgentAction::LogIn)
+        .await
+        .expect("eve logs in");
+    wait_until("eve's line is up on the Asterisk", || {
+        ast.channels().iter().filter(|c| is_line(c)).count() == 2
+    })
+    .await;
+    assert!(
+        !fs.channels().iter().any(|c| is_line(c.as_str())),
+        "{:?}",
+        fs.channels()
+    );
 }
 
 fn fast_backoff() -> BackoffPolicy {

@@ -193,7 +193,7 @@ async fn connection_dropped_mid_frame_reconnects_and_resyncs() {
     }
     assert!(after.contains(&MediaEvent::HungUp {
         leg: LegId::new(TAGGED),
-        cause: HangupCause::normal_clearing()
+        cause: HangupCause::switch_lost()
     }));
     assert!(after.contains(&MediaEvent::Destroyed {
         leg: LegId::new(TAGGED)

@@ -69,6 +69,14 @@ enum Op {
     BackToQueue {
         pick: usize,
     },
+    /// Its switch went down.
+    Hold {
+        pick: usize,
+    },
+    /// Its switch came back.
+    Release {
+        pick: usize,
+    },
     SetAvailable {
         agent: u32,
         media: Option<u8>,
@@ -152,6 +160,8 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         2 => any::<usize>().prop_map(|pick| Op::Abandon { pick }),
         4 => any::<usize>().prop_map(|pick| Op::Complete { pick }),
         1 => any::<usize>().prop_map(|pick| Op::BackToQueue { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Hold { pick }),
+        2 => any::<usize>().prop_map(|pick| Op::Release { pick }),
         2 => (0..AGENTS, proptest::option::of(0u8..3), any::<bool>()).prop_map(|(agent, media, available)| Op::SetAvailable { agent, media, available }),
         1 => (0..AGENTS).prop_map(|agent| Op::LogIn { agent }),
         1 => (0..AGENTS).prop_map(|agent| Op::LogOut { agent }),
@@ -335,6 +345,8 @@ proptest! {
         let mut ledger = Ledger::default();
         let mut now = Timestamp::ZERO;
         let mut next_id = 1u64;
+        // Contacts set aside (their switch is down): never offered, never connected.
+        let mut held: BTreeSet<ContactId> = BTreeSet::new();
         for op in ops {
             now = now.plus(Duration::from_millis(500));
             // What is due by now happens first (an offer may time out just before an answer).
@@ -400,6 +412,23 @@ proptest! {
                         router.back_to_queue(now, contact).expect("a connected contact can go back");
                     }
                 }
+                Op::Hold { pick: i } => {
+                    if let Some(contact) = pick(&live, i) {
+                        let set_aside = router.hold(now, contact).expect("a live contact can be held");
+                        let connected = ledger.connected.contains_key(&contact);
+                        prop_assert_eq!(set_aside, !connected && !held.contains(&contact));
+                        if set_aside {
+                            held.insert(contact);
+                        }
+                    }
+                }
+                Op::Release { pick: i } => {
+                    let held_now: Vec<ContactId> = held.iter().copied().collect();
+                    if let Some(contact) = pick(&held_now, i) {
+                        prop_assert!(router.release(now, contact).expect("a held contact can be released"));
+                        held.remove(&contact);
+                    }
+                }
                 Op::SetAvailable { agent, media: m, available } => {
                     router.set_available(now, AgentId(agent), m.map(media), available).expect("known agent");
                 }
@@ -430,6 +459,12 @@ proptest! {
             ledger.absorb(&mut router)?;
             if let Err(violation) = router.check_invariants(now) {
                 prop_assert!(false, "after {:?}: {}", now, violation);
+            }
+            held.retain(|c| !ledger.ended.contains_key(c));
+            for contact in &held {
+                prop_assert!(ledger.offered.get(contact).is_none_or(Vec::is_empty), "held {contact} is offered");
+                prop_assert!(!ledger.connected.contains_key(contact), "held {contact} is connected");
+                prop_assert_eq!(router.contact_status(*contact).map(|(_, _, phase)| phase), Some("held"));
             }
             for (contact, legs) in &ledger.offered {
                 let multi = router

@@ -154,6 +154,10 @@ pub enum RouterStep {
     Complete,
     /// Connected but never bridged: back to its place.
     BackToQueue,
+    /// Its handler is down: set it aside, keeping its place.
+    Hold,
+    /// Its handler is back: it waits at its place again.
+    Release,
 }
 
 /// An agent change the router must know.
@@ -358,6 +362,8 @@ pub struct Calls {
     /// A stay-on-line agent's leg, once up.
     line_legs: FxHashMap<AgentId, (HandlerId, LegId)>,
     wrapping: FxHashMap<AgentId, Wrapping>,
+    /// When each handler last went down (for the records of calls that died with it).
+    down_since: FxHashMap<HandlerId, Timestamp>,
     actions: VecDeque<CallAction>,
     next_leg: u64,
 }
@@ -381,6 +387,7 @@ impl Calls {
             legs: FxHashMap::default(),
             line_legs: FxHashMap::default(),
             wrapping: FxHashMap::default(),
+            down_since: FxHashMap::default(),
             actions: VecDeque::new(),
             next_leg: 1,
         }
@@ -597,12 +604,20 @@ impl Calls {
             .map(|(id, _)| *id)
             .collect();
         for contact in lost {
-            self.end_call(
-                now,
+            self.lost_with_switch(now, contact, handler);
+        }
+        // The callers that are still there wait at their places again.
+        let held: Vec<ContactId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| &c.handler == handler && c.agent.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for contact in held {
+            self.actions.push_back(CallAction::Router {
                 contact,
-                Disposition::Failed,
-                format!("the call was gone when {handler} came back"),
-            );
+                step: RouterStep::Release,
+            });
         }
         self.settle(now);
     }
@@ -686,8 +701,25 @@ impl Calls {
     }
 
     fn handler_lost(&mut self, now: Timestamp, handler: &HandlerId, reason: &str) {
+        self.down_since.insert(*handler, now);
+        // Its callers cannot be reached: they keep their places, but no agent is offered them
+        // (nor rung for them) until the handler is back. Their rings end with the offers the
+        // router withdraws, which cost the agents nothing.
+        let held: Vec<ContactId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| &c.handler == handler && c.agent.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for contact in held {
+            self.actions.push_back(CallAction::Router {
+                contact,
+                step: RouterStep::Hold,
+            });
+        }
         // Calls stay until the handler comes back and says what survived (a reconnect keeps
-        // the switch's calls); the rings on it are over, so their offers end.
+        // the switch's calls); the rings on it are over. The agents did not miss anything: they
+        // are free again at once.
         let ringing: Vec<(ContactId, AgentId, LegId)> = self
             .calls
             .iter()
@@ -696,7 +728,12 @@ impl Calls {
             .collect();
         for (contact, agent, leg) in ringing {
             tracing::warn!(%handler, reason, contact = contact.0, "handler down while ringing");
-            self.ring_failed(now, contact, agent, &leg, "the handler went down");
+            self.legs.remove(&leg);
+            self.line_legs.retain(|_, (_, l)| *l != leg);
+            if let Some(call) = self.calls.get_mut(&contact) {
+                call.ringing.retain(|(_, l)| *l != leg);
+            }
+            let _ = self.agents.offer_ended(now, agent, contact, None);
         }
     }
 
@@ -714,9 +751,9 @@ impl Calls {
                 _ => {}
             },
             LegRole::Serving { contact, agent } => match event {
-                MediaEvent::HungUp { .. } => {
+                MediaEvent::HungUp { cause, .. } => {
                     self.legs.remove(leg);
-                    self.agent_left(now, contact, agent);
+                    self.agent_left(now, contact, agent, cause);
                 }
                 MediaEvent::Bridged { .. } => self.customer_event(now, contact, event),
                 _ => {}
@@ -735,11 +772,11 @@ impl Calls {
                         );
                     }
                 }
-                MediaEvent::HungUp { .. } => {
+                MediaEvent::HungUp { cause, .. } => {
                     self.legs.remove(leg);
                     self.line_legs.remove(&agent);
                     if let Some(contact) = contact {
-                        self.agent_left(now, contact, agent);
+                        self.agent_left(now, contact, agent, cause);
                     }
                 }
                 MediaEvent::Bridged { .. } => {
@@ -794,6 +831,11 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&contact) else {
             return;
         };
+        if cause.is_switch_lost() {
+            let handler = call.handler;
+            self.lost_with_switch(now, contact, &handler);
+            return;
+        }
         let disposition = if call.answered.is_some() {
             Disposition::Answered
         } else {
@@ -804,11 +846,35 @@ impl Calls {
         self.end_call(now, contact, disposition, cause);
     }
 
+    /// The call was gone when its handler came back: the switch failed to carry it.
+    fn lost_with_switch(&mut self, now: Timestamp, contact: ContactId, handler: &HandlerId) {
+        let since = self
+            .down_since
+            .get(handler)
+            .map_or_else(String::new, |t| format!(" (down since {t})"));
+        let cause = format!(
+            "{}: the call was gone when {handler} came back{since}",
+            HangupCause::switch_lost()
+        );
+        self.end_call(now, contact, Disposition::Failed, cause);
+    }
+
     /// The agent's leg hung up while serving: the call is over for the customer too.
-    fn agent_left(&mut self, now: Timestamp, contact: ContactId, agent: AgentId) {
+    fn agent_left(
+        &mut self,
+        now: Timestamp,
+        contact: ContactId,
+        agent: AgentId,
+        cause: &HangupCause,
+    ) {
         let Some(call) = self.calls.get_mut(&contact) else {
             return;
         };
+        if cause.is_switch_lost() && call.agent.as_ref().is_some_and(|(a, _)| *a == agent) {
+            let handler = call.handler;
+            self.lost_with_switch(now, contact, &handler);
+            return;
+        }
         if call.agent.as_ref().is_some_and(|(a, _)| *a == agent) {
             call.agent = None;
             // The switch may report the agent's leg gone first after a hang-up asked for.

@@ -450,6 +450,25 @@ impl DurableRouter {
         self.apply(|r| r.back_to_queue(now, contact)).await
     }
 
+    /// Sets a waiting contact aside while its handler is down (it keeps its place; nothing
+    /// is stored: after a restart it simply waits).
+    pub async fn hold(
+        &mut self,
+        now: Timestamp,
+        contact: ContactId,
+    ) -> Result<Vec<Output>, DurableError> {
+        self.apply(|r| r.hold(now, contact).map(drop)).await
+    }
+
+    /// A held contact waits at its place again.
+    pub async fn release(
+        &mut self,
+        now: Timestamp,
+        contact: ContactId,
+    ) -> Result<Vec<Output>, DurableError> {
+        self.apply(|r| r.release(now, contact).map(drop)).await
+    }
+
     /// The agent finished the contact.
     pub async fn complete(
         &mut self,

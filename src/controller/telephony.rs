@@ -159,6 +159,8 @@ fn lanes(calls: &Calls, command: &MediaCommand) -> Lanes {
 pub struct Telephony {
     calls: Calls,
     workers: BTreeMap<HandlerId, mpsc::Sender<Job>>,
+    /// The handlers themselves, asked for their load when one must be chosen.
+    handlers: BTreeMap<HandlerId, Arc<dyn MediaHandler>>,
     pool: HandlerPool,
     numbers: BTreeMap<String, String>,
     queue_flows: BTreeMap<String, String>,
@@ -183,11 +185,13 @@ impl Telephony {
     ) {
         let (feedback, feedback_rx) = mpsc::channel(HANDLER_QUEUE);
         let mut workers = BTreeMap::new();
+        let mut handlers = BTreeMap::new();
         let mut pool = HandlerPool::new();
         for (handler, weight) in setup.handlers {
             let id = handler.id();
             pool.add(id, weight);
             pool.report(id, handler.load());
+            handlers.insert(id, Arc::clone(&handler));
             let (jobs, inbox) = mpsc::channel(HANDLER_QUEUE);
             tokio::spawn(work(handler, inbox, feedback.clone()));
             workers.insert(id, jobs);
@@ -195,6 +199,7 @@ impl Telephony {
         let telephony = Telephony {
             calls: setup.calls,
             workers,
+            handlers,
             pool,
             numbers: setup.numbers,
             queue_flows: setup.queue_flows,
@@ -471,6 +476,18 @@ impl Telephony {
         }
     }
 
+    /// The least-loaded healthy handler, from the loads the handlers report now (the first
+    /// handler when none is healthy: its command fails and says why).
+    fn choose_handler(&mut self) -> HandlerId {
+        for (id, handler) in &self.handlers {
+            self.pool.report(*id, handler.load());
+        }
+        self.pool
+            .choose()
+            .or_else(|| self.handlers.keys().next().copied())
+            .unwrap_or(HandlerId(0))
+    }
+
     /// The agent logs in (a stay-on-line agent's leg is rung on the least-loaded handler).
     pub async fn log_in(
         &mut self,
@@ -478,7 +495,7 @@ impl Telephony {
         agent: AgentId,
     ) -> Result<(), super::CommandError> {
         let now = Timestamp::now();
-        let handler = self.pool.choose().unwrap_or(HandlerId(0));
+        let handler = self.choose_handler();
         let result = self
             .calls
             .log_in(now, agent, &handler)
@@ -846,6 +863,8 @@ impl Telephony {
             RouterStep::Abandon => router.abandon(now, contact).await,
             RouterStep::Complete => router.complete(now, contact).await,
             RouterStep::BackToQueue => router.back_to_queue(now, contact).await,
+            RouterStep::Hold => router.hold(now, contact).await,
+            RouterStep::Release => router.release(now, contact).await,
         };
         match result {
             Ok(outputs) => self.feed(now, &outputs),

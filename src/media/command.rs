@@ -13,6 +13,9 @@ use super::handler::LegId;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HangupCause(pub String);
 
+/// The name of [`HangupCause::switch_lost`].
+const SWITCH_LOST: &str = "SWITCH_LOST";
+
 impl HangupCause {
     /// Q.850 16: the normal end of a call.
     pub fn normal_clearing() -> Self {
@@ -37,6 +40,15 @@ impl HangupCause {
     /// The caller hung up before the call was answered.
     pub fn originator_cancel() -> Self {
         HangupCause("ORIGINATOR_CANCEL".to_owned())
+    }
+    /// Not a Q.850 cause: the leg was gone when Switchboard reconnected to its switch (the
+    /// switch went down or restarted with it, so the real cause was never reported).
+    pub fn switch_lost() -> Self {
+        HangupCause(SWITCH_LOST.to_owned())
+    }
+    /// Whether this is [`HangupCause::switch_lost`].
+    pub fn is_switch_lost(&self) -> bool {
+        self.0 == SWITCH_LOST
     }
     /// The cause as written (`NORMAL_CLEARING`).
     pub fn as_str(&self) -> &str {

@@ -83,6 +83,8 @@ impl Router {
                     *entry.0.get_mut(live.spec.media) += 1;
                     entry.2.push(*id);
                 }
+                // Held: in no index and holding no agent.
+                Phase::Held => {}
                 Phase::Detached => return Err(format!("{id} was left detached")),
             }
         }

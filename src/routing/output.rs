@@ -16,6 +16,8 @@ pub enum WithdrawReason {
     Abandoned,
     /// The agent logged out or was removed.
     AgentLeft,
+    /// Nothing can reach the contact for now (its switch is down); it is held.
+    Unreachable,
 }
 
 /// Why an agent missed an offer. The router makes the agent unavailable for that media type

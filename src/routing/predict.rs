@@ -61,7 +61,7 @@ impl Router {
         let queue = self.queue(live.spec.queue)?;
         let bucket = match live.phase {
             Phase::Waiting(bucket) => bucket,
-            Phase::Targeted(_) | Phase::Detached => {
+            Phase::Targeted(_) | Phase::Held | Phase::Detached => {
                 return Ok(self.rate_estimate(
                     now,
                     queue,

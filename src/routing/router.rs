@@ -44,6 +44,9 @@ pub(super) enum Phase {
     Offered(SmallVec<[Leg; 2]>),
     /// With an agent.
     Connected { agent: AgentId, since: Timestamp },
+    /// Waiting, but set aside: nothing can reach it now (its switch is down). It keeps its
+    /// arrival, so it takes back its place when released.
+    Held,
     /// In no index, for the moment of a move within one input.
     Detached,
 }
@@ -55,6 +58,7 @@ impl Phase {
             Phase::Targeted(_) => "waiting for its previous agent",
             Phase::Offered(_) => "offered",
             Phase::Connected { .. } => "connected",
+            Phase::Held => "held",
             Phase::Detached => "moving",
         }
     }
@@ -104,6 +108,8 @@ pub struct RouterCounters {
     pub abandoned: u64,
     /// Overflow decisions.
     pub overflowed: u64,
+    /// Contacts set aside because nothing could reach them.
+    pub held: u64,
 }
 
 /// Ordering of candidates within a decision: lower is better.
@@ -674,6 +680,46 @@ impl Router {
         Ok(())
     }
 
+    /// Sets a waiting or offered contact aside while nothing can reach it (its switch is
+    /// down): offers to it are withdrawn, no agent is offered it, it overflows no more, and
+    /// it keeps its arrival. Returns whether it was set aside (a connected or already held
+    /// contact is left as it is).
+    pub fn hold(&mut self, now: Timestamp, contact: ContactId) -> Result<bool, RouterError> {
+        self.advance(now);
+        let live = self
+            .contacts
+            .get(&contact)
+            .ok_or(RouterError::UnknownContact(contact))?;
+        if matches!(live.phase, Phase::Connected { .. } | Phase::Held) {
+            return Ok(false);
+        }
+        let freed = self.unplace(now, contact, WithdrawReason::Unreachable);
+        if let Some(live) = self.contacts.get_mut(&contact) {
+            live.phase = Phase::Held;
+        }
+        self.counters.held += 1;
+        for agent in freed {
+            self.dispatch_agent(now, agent);
+        }
+        Ok(true)
+    }
+
+    /// Puts a held contact back at its place (or to its overflow, if its wait ran out while
+    /// it was held). Returns whether it was held.
+    pub fn release(&mut self, now: Timestamp, contact: ContactId) -> Result<bool, RouterError> {
+        self.advance(now);
+        let live = self
+            .contacts
+            .get(&contact)
+            .ok_or(RouterError::UnknownContact(contact))?;
+        if !matches!(live.phase, Phase::Held) {
+            return Ok(false);
+        }
+        self.schedule_queue_timers(now, contact);
+        self.replace(now, contact);
+        Ok(true)
+    }
+
     /// A connected contact whose media never joined the agent (the bridge failed): the agent's
     /// slot is freed (the agent stays available) and the contact goes back to its place.
     pub fn back_to_queue(&mut self, now: Timestamp, contact: ContactId) -> Result<(), RouterError> {
@@ -1127,7 +1173,7 @@ impl Router {
                     freed.push(leg.agent);
                 }
             }
-            Phase::Connected { .. } | Phase::Detached => {}
+            Phase::Connected { .. } | Phase::Held | Phase::Detached => {}
         }
         if let Some(live) = self.contacts.get_mut(&contact) {
             live.phase = Phase::Detached;
@@ -1366,6 +1412,16 @@ impl Router {
 
     /// A contact whose offer ended unanswered: back at its place (or overflow if its wait is up).
     fn requeue(&mut self, now: Timestamp, contact: ContactId) {
+        if !self.contacts.contains_key(&contact) {
+            return;
+        }
+        self.outputs
+            .push_back(Output::Requeued { contact, at: now });
+        self.replace(now, contact);
+    }
+
+    /// Places a contact again: to its overflow if its wait is up, else at its place.
+    fn replace(&mut self, now: Timestamp, contact: ContactId) {
         let Some(live) = self.contacts.get_mut(&contact) else {
             return;
         };
@@ -1373,8 +1429,6 @@ impl Router {
         let entered = live.queue_entered;
         let queue_id = live.spec.queue;
         let is_callback = live.spec.media == MediaType::Callback;
-        self.outputs
-            .push_back(Output::Requeued { contact, at: now });
         let wait_is_up = self.queue(queue_id).ok().is_some_and(|q| {
             q.spec.overflow != OverflowTarget::None
                 && !is_callback

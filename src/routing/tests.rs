@@ -1415,3 +1415,50 @@ fn a_waiting_contact_knows_its_place_for_announcements() {
     assert_eq!(r.queue_position(ContactId(4)), None);
     assert_eq!(r.queue_position(ContactId(1)), Some(1));
 }
+
+#[test]
+fn a_held_contact_is_never_offered_and_takes_back_its_place_when_released() {
+    let mut r = center(
+        vec![queue(0, Strategy::LongestIdleAgent)],
+        vec![agent(0, &[(0, 1, 0)])],
+    );
+    assert_eq!(
+        arrive_offer(&mut r, at(1.0), contact(1, 0, at(1.0))),
+        Some(0)
+    );
+    arrive(&mut r, at(2.0), contact(2, 0, at(2.0)));
+    arrive(&mut r, at(3.0), contact(3, 0, at(3.0)));
+    // Contact 2's switch goes down: the agent's next contact is 3, though 2 waited longer.
+    assert!(r.hold(at(4.0), ContactId(2)).unwrap());
+    assert!(!r.hold(at(4.0), ContactId(2)).unwrap(), "held once");
+    assert_eq!(r.contact_status(ContactId(2)).map(|s| s.2), Some("held"));
+    let out = serve(&mut r, 1, 0, 5.0, 10.0);
+    assert_eq!(offers(&out), vec![(3, vec![0])]);
+    // The switch comes back while 3 is served; 4 arrives after: 2 is next, at its old place.
+    assert!(r.release(at(11.0), ContactId(2)).unwrap());
+    arrive(&mut r, at(12.0), contact(4, 0, at(12.0)));
+    let out = serve(&mut r, 3, 0, 13.0, 20.0);
+    assert_eq!(
+        offers(&out),
+        vec![(2, vec![0])],
+        "2 kept its place before 4"
+    );
+    // An offered contact that is held gives its agent back at once.
+    assert!(r.hold(at(21.0), ContactId(2)).unwrap());
+    let out = outputs(&mut r, at(21.0));
+    assert!(out.contains(&Output::OfferWithdrawn {
+        contact: ContactId(2),
+        agent: AgentId(0),
+        reason: WithdrawReason::Unreachable,
+        at: at(21.0),
+    }));
+    assert_eq!(
+        offers(&out),
+        vec![(4, vec![0])],
+        "the agent takes 4 instead"
+    );
+    // A held contact can still be abandoned.
+    r.abandon(at(22.0), ContactId(2)).unwrap();
+    outputs(&mut r, at(22.0));
+    assert_eq!(r.contact_status(ContactId(2)), None);
+}

@@ -628,18 +628,102 @@ fn a_call_that_died_with_its_handler_is_ended_with_that_cause_on_resync() {
         answered: true,
         bridged_to: None,
     };
+    // While it is down, both callers are set aside: no agent is offered them.
+    assert_eq!(
+        router_steps(&drain(&mut calls)),
+        vec![
+            (ContactId(7), RouterStep::Hold),
+            (ContactId(8), RouterStep::Hold)
+        ]
+    );
     calls.on_resync(at(9.0), &fs(), &[survivor], at(8.0));
     let out = drain(&mut calls);
     let ended = records(&out);
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].contact, ContactId(7));
     assert_eq!(ended[0].disposition, Disposition::Failed);
-    assert!(ended[0].cause.contains("handler#1"), "{}", ended[0].cause);
+    assert!(
+        ended[0]
+            .cause
+            .starts_with("SWITCH_LOST: the call was gone when handler#1 came back"),
+        "{}",
+        ended[0].cause
+    );
+    // The lost caller leaves the queue; the survivor waits at its place again.
     assert_eq!(
         router_steps(&out),
-        vec![(ContactId(7), RouterStep::Abandon)]
+        vec![
+            (ContactId(7), RouterStep::Abandon),
+            (ContactId(8), RouterStep::Release)
+        ]
     );
     assert_eq!(calls.live_calls(), 1);
+}
+
+#[test]
+fn a_ring_on_a_handler_that_goes_down_ends_without_costing_the_agent() {
+    let mut calls = center(5, StayOnLine::Never);
+    arrive(&mut calls, at(1.0), 7);
+    drain(&mut calls);
+    calls.on_router(at(2.0), &offered(7, ANN, at(2.0)));
+    originated(&drain(&mut calls)).expect("Ann's phone rings");
+    calls.on_media(
+        at(3.0),
+        &fs(),
+        &MediaEvent::HandlerDown {
+            reason: "connection reset".to_owned(),
+        },
+    );
+    let out = drain(&mut calls);
+    // The caller is held (the router withdraws the offer); Ann missed nothing.
+    assert_eq!(router_steps(&out), vec![(ContactId(7), RouterStep::Hold)]);
+    assert_eq!(
+        calls.agents().state(ANN).map(|s| s.0),
+        Some(AgentState::Available),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_call_that_died_with_its_switch_while_talking_is_a_failure_not_a_normal_end() {
+    let mut calls = center(5, StayOnLine::Never);
+    let agent_leg = talking(&mut calls);
+    calls.on_media(
+        at(20.0),
+        &fs(),
+        &MediaEvent::HandlerDown {
+            reason: "connection reset".to_owned(),
+        },
+    );
+    drain(&mut calls);
+    // Back and empty: the handler reports both legs gone, with no cause heard.
+    for leg in [agent_leg, customer(7)] {
+        calls.on_media(
+            at(30.0),
+            &fs(),
+            &MediaEvent::HungUp {
+                leg,
+                cause: HangupCause::switch_lost(),
+            },
+        );
+    }
+    let out = drain(&mut calls);
+    assert_eq!(
+        router_steps(&out),
+        vec![(ContactId(7), RouterStep::Complete)]
+    );
+    // The record follows Ann's wrap-up (20 s).
+    calls.handle_timeout(at(50.0));
+    let ended = records(&drain(&mut calls));
+    assert_eq!(ended.len(), 1, "{ended:#?}");
+    assert_eq!(ended[0].disposition, Disposition::Failed);
+    assert!(
+        ended[0]
+            .cause
+            .starts_with("SWITCH_LOST: the call was gone when handler#1 came back (down since"),
+        "{}",
+        ended[0].cause
+    );
 }
 
 #[test]

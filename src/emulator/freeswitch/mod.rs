@@ -152,8 +152,10 @@ struct Hub {
     started: Instant,
     start_us: i64,
     slots: Arc<Semaphore>,
-    // Set at most once; unbounded so that observing never slows or blocks the switch.
-    observer: OnceLock<mpsc::UnboundedSender<ReceivedCommand>>,
+    // Set at most once; a full observer loses commands (counted) rather than slow the switch.
+    observer: OnceLock<mpsc::Sender<ReceivedCommand>>,
+    /// Commands the observer's full channel lost.
+    unobserved: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -260,11 +262,15 @@ async fn handle_commands(hub: &Arc<Hub>, session: SessionId, decoder: &mut Comma
                 if let Some(observer) = hub.observer.get() {
                     let at = Timestamp::now();
                     if let Ok(command) = frame.command() {
-                        let _ = observer.send(ReceivedCommand {
+                        let seen = observer.try_send(ReceivedCommand {
                             session,
                             at,
                             command,
                         });
+                        if let Err(mpsc::error::TrySendError::Full(_)) = seen {
+                            hub.unobserved
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                 }
                 let delay = *lock(&hub.delay);
@@ -424,6 +430,7 @@ impl Emulator {
             start_us,
             slots: Arc::new(Semaphore::new(options.max_connections.max(1))),
             observer: OnceLock::new(),
+            unobserved: std::sync::atomic::AtomicU64::new(0),
         });
         let mut tasks = JoinSet::new();
         let timers_hub = hub.clone();
@@ -496,11 +503,20 @@ impl Emulator {
         lock(&self.hub.world).conference_names()
     }
 
-    /// Every command read from now on, stamped on arrival; `None` when someone already
-    /// observes (one observer per emulator).
-    pub fn observe_commands(&self) -> Option<mpsc::UnboundedReceiver<ReceivedCommand>> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Every command read from now on, stamped on arrival, up to `backlog` not yet received
+    /// (more are lost and counted by [`Emulator::unobserved_commands`], so that a slow
+    /// observer never slows the switch); `None` when someone already observes (one observer
+    /// per emulator).
+    pub fn observe_commands(&self, backlog: usize) -> Option<mpsc::Receiver<ReceivedCommand>> {
+        let (tx, rx) = mpsc::channel(backlog.max(1));
         self.hub.observer.set(tx).ok().map(|()| rx)
+    }
+
+    /// Commands the observer lost because it fell `backlog` behind.
+    pub fn unobserved_commands(&self) -> u64 {
+        self.hub
+            .unobserved
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Event socket connections open now (inbound and outbound).

@@ -1058,7 +1058,14 @@ impl AdapterState {
             .cloned()
             .collect();
         for leg in gone {
-            self.end(&leg, None, &mut out);
+            // A cause heard before the connection broke is the real one; else the switch took
+            // the leg down with it.
+            let cause = self
+                .legs
+                .get(&leg)
+                .and_then(|l| l.hangup_cause.clone())
+                .unwrap_or_else(HangupCause::switch_lost);
+            self.end(&leg, Some(cause), &mut out);
         }
         for (channel, contact) in channels {
             let leg = LegId::new(channel.id.as_str());
@@ -1505,11 +1512,12 @@ mod tests {
         let tagged: Channel = serde_json::from_str(&channel_json("new", "Up")).unwrap();
         let untagged: Channel = serde_json::from_str(&channel_json("other", "Up")).unwrap();
         let out = s.resync(&[(tagged, Some(ContactId(7))), (untagged, None)], &[]);
+        // No cause was heard before it vanished: the switch took it down.
         assert_eq!(
             out[0],
             MediaEvent::HungUp {
                 leg: LegId::new("old"),
-                cause: HangupCause::normal_clearing()
+                cause: HangupCause::switch_lost()
             }
         );
         assert_eq!(

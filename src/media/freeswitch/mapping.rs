@@ -954,9 +954,10 @@ impl FsState {
             let hung_up = self.legs.get(&leg).is_some_and(|l| l.hung_up);
             self.forget(&leg);
             if !hung_up {
+                // Its switch took it down while Switchboard was away: the cause was never heard.
                 out.push(MediaEvent::HungUp {
                     leg: leg.clone(),
-                    cause: HangupCause::normal_clearing(),
+                    cause: HangupCause::switch_lost(),
                 });
             }
             out.push(MediaEvent::Destroyed { leg });
