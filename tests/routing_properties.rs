@@ -77,6 +77,11 @@ enum Op {
     Release {
         pick: usize,
     },
+    /// An administrator gives a queue new rules.
+    UpdateQueue {
+        queue: u32,
+        plan: QueuePlan,
+    },
     SetAvailable {
         agent: u32,
         media: Option<u8>,
@@ -162,6 +167,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::BackToQueue { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Hold { pick }),
         2 => any::<usize>().prop_map(|pick| Op::Release { pick }),
+        1 => (0..QUEUES, queue_plan()).prop_map(|(queue, plan)| Op::UpdateQueue { queue, plan }),
         2 => (0..AGENTS, proptest::option::of(0u8..3), any::<bool>()).prop_map(|(agent, media, available)| Op::SetAvailable { agent, media, available }),
         1 => (0..AGENTS).prop_map(|agent| Op::LogIn { agent }),
         1 => (0..AGENTS).prop_map(|agent| Op::LogOut { agent }),
@@ -180,6 +186,44 @@ fn media(code: u8) -> MediaType {
     [MediaType::Voice, MediaType::Chat, MediaType::Callback][code as usize % 3]
 }
 
+/// Queue `i`'s rules as `plan` says.
+fn queue_spec(i: usize, plan: &QueuePlan) -> QueueSpec {
+    let mut q = QueueSpec::new(QueueId(i as u32), TENANT);
+    q.strategy = plan.strategy;
+    q.offer_timeout = Duration::from_secs(plan.offer_timeout_s);
+    q.max_wait = plan.max_wait_s.map(Duration::from_secs);
+    q.weight = i as u32;
+    q.wait_factor_permille = 500 + 500 * i as u32;
+    q.overflow = match plan.overflow {
+        0 => OverflowTarget::None,
+        1 => OverflowTarget::Voicemail,
+        2 => OverflowTarget::Callback,
+        3 => OverflowTarget::Queue(QueueId((i as u32 + 1) % QUEUES)),
+        _ => OverflowTarget::Disconnect,
+    };
+    q.affinity = Duration::from_secs(plan.affinity_s);
+    q.ring_progressively_delay = Duration::from_secs(3);
+    q.relax = plan
+        .relax
+        .iter()
+        .map(|(after, tag, to)| RelaxStep {
+            after: Duration::from_secs(*after),
+            action: match to {
+                Some(l) => RelaxAction::MinLevel {
+                    tag: TagId(*tag),
+                    level: level(*l),
+                },
+                None => RelaxAction::Drop { tag: TagId(*tag) },
+            },
+        })
+        .collect();
+    if let Some((base, step)) = plan.tiers {
+        q.max_tier_level = Some(base);
+        q.tier_step = Some(Duration::from_secs(step));
+    }
+    q
+}
+
 fn build(queues: &[QueuePlan], agents: &[AgentPlan], fairness: bool, blend: bool) -> Router {
     let mut settings = RouterSettings::default();
     if fairness {
@@ -193,39 +237,7 @@ fn build(queues: &[QueuePlan], agents: &[AgentPlan], fairness: bool, blend: bool
     }
     let mut router = Router::new(settings);
     for (i, plan) in queues.iter().enumerate() {
-        let mut q = QueueSpec::new(QueueId(i as u32), TENANT);
-        q.strategy = plan.strategy;
-        q.offer_timeout = Duration::from_secs(plan.offer_timeout_s);
-        q.max_wait = plan.max_wait_s.map(Duration::from_secs);
-        q.weight = i as u32;
-        q.wait_factor_permille = 500 + 500 * i as u32;
-        q.overflow = match plan.overflow {
-            0 => OverflowTarget::None,
-            1 => OverflowTarget::Voicemail,
-            2 => OverflowTarget::Callback,
-            3 => OverflowTarget::Queue(QueueId((i as u32 + 1) % QUEUES)),
-            _ => OverflowTarget::Disconnect,
-        };
-        q.affinity = Duration::from_secs(plan.affinity_s);
-        q.ring_progressively_delay = Duration::from_secs(3);
-        q.relax = plan
-            .relax
-            .iter()
-            .map(|(after, tag, to)| RelaxStep {
-                after: Duration::from_secs(*after),
-                action: match to {
-                    Some(l) => RelaxAction::MinLevel {
-                        tag: TagId(*tag),
-                        level: level(*l),
-                    },
-                    None => RelaxAction::Drop { tag: TagId(*tag) },
-                },
-            })
-            .collect();
-        if let Some((base, step)) = plan.tiers {
-            q.max_tier_level = Some(base);
-            q.tier_step = Some(Duration::from_secs(step));
-        }
+        let q = queue_spec(i, plan);
         router.add_queue(q).expect("distinct queue ids");
     }
     for (i, plan) in agents.iter().enumerate() {
@@ -429,6 +441,9 @@ proptest! {
                         held.remove(&contact);
                     }
                 }
+                Op::UpdateQueue { queue, plan } => {
+                    router.update_queue(now, queue_spec(queue as usize, &plan)).expect("a known queue of the client");
+                }
                 Op::SetAvailable { agent, media: m, available } => {
                     router.set_available(now, AgentId(agent), m.map(media), available).expect("known agent");
                 }
@@ -469,7 +484,7 @@ proptest! {
             for (contact, legs) in &ledger.offered {
                 let multi = router
                     .contact_status(*contact)
-                    .map(|(q, _, _)| queues[q.0 as usize].strategy)
+                    .and_then(|(q, _, _)| router.queue_spec(q).ok().map(|spec| spec.strategy))
                     .is_some_and(|s| matches!(s, Routing::RingAll | Routing::Ringall | Routing::RingProgressively));
                 prop_assert!(legs.len() <= 1 || multi, "{contact} rings {legs:?}");
             }

@@ -4,11 +4,10 @@
 //! The config file gives the initial catalog. Every change made through the API is checked
 //! first, then stored (`catalog_items`), then applied to the live router, catalog and calls
 //! side; at the next start the stored items are laid over the config file's catalog
-//! ([`overlay`]), so changes survive a restart. What applies at once: new queues, deleted
+//! ([`overlay`]), so changes survive a restart. Everything applies at once: new queues, new
+//! rules of a queue (its waiting callers keep their places and take the new rules), deleted
 //! queues (closed: no new contacts; the name is free again after a restart), agents created,
-//! changed or deleted (skills, attributes, slots, queues, phone line) and flows. A change of an
-//! existing queue's rules is stored and taken by the router at the next start: the router
-//! cannot swap a queue's rules under the contacts waiting in it, and says so in the answer.
+//! changed or deleted (skills, attributes, slots, queues, phone line) and flows.
 //!
 //! Queue and agent names are one namespace across clients, as in the router: a name another
 //! client uses is refused as taken, without saying whose it is.
@@ -44,7 +43,7 @@ pub const DELETED_REASON: &str = "deleted by an administrator";
 /// A change an administrator asks for, on behalf of its client (`tenant`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AdminChange {
-    /// Creates a queue, or stores new rules for one (the router takes them at the next start).
+    /// Creates a queue, or gives one new rules.
     PutQueue {
         /// The caller's client.
         tenant: String,
@@ -98,8 +97,6 @@ pub enum AdminOutcome {
     Created,
     /// It changed, live.
     Updated,
-    /// It is stored; the router takes it at the next start.
-    AtNextStart,
     /// It is gone.
     Deleted,
     /// It was already so: nothing was written.
@@ -127,7 +124,8 @@ pub enum AdminError {
     /// The store failed: nothing was changed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    /// The router refused the change (after it was stored; it applies at the next start).
+    /// The router refused the change (after it was stored; it applies at the next start, if
+    /// the router takes it then).
     #[error("{0}")]
     Router(#[from] DurableError),
 }
@@ -158,8 +156,6 @@ fn setup_error(error: SetupError) -> AdminError {
 pub struct QueueDefinition {
     /// The rules the router works with now.
     pub setup: QueueSetup,
-    /// New rules stored for the next start, if any.
-    pub at_next_start: Option<QueueSetup>,
     /// The name of the flow its callers hear.
     pub flow: Option<String>,
 }
@@ -206,8 +202,6 @@ pub struct Directory {
     agents: BTreeMap<AgentId, AgentSetup>,
     /// Deleted queues: their names stay in the catalog until a restart.
     closed: BTreeSet<QueueId>,
-    /// New rules of live queues, stored for the next start.
-    pending: BTreeMap<QueueId, QueueSetup>,
     /// Flows set through the API, by queue name.
     flows: BTreeMap<String, FlowFile>,
     /// Queue → the flow in force (the config file's, a built-in one, or an API one).
@@ -303,7 +297,6 @@ impl Directory {
         Directory {
             agents,
             closed: BTreeSet::new(),
-            pending: BTreeMap::new(),
             flows: BTreeMap::new(),
             queue_flows: resolved.queue_flows.clone(),
             config_flows: resolved.queue_flows.clone(),
@@ -710,9 +703,7 @@ async fn put_queue(
         ));
     }
     if let Some(id) = existing {
-        let dir = router.directory();
-        let current = dir.pending.get(&id).or(router.catalog().queue_setup(id));
-        if current == Some(&setup) {
+        if router.catalog().queue_setup(id) == Some(&setup) {
             return Ok((AdminOutcome::Unchanged, Vec::new()));
         }
         store(
@@ -724,23 +715,25 @@ async fn put_queue(
             now,
         )
         .await?;
-        let live = router.catalog().queue_setup(id) == Some(&setup);
-        let (_, outputs) = router
-            .change(|_, _, dir| {
-                if live {
-                    dir.pending.remove(&id);
-                } else {
-                    dir.pending.insert(id, setup);
+        // The router takes the new rules at once: its waiting callers keep their places.
+        let ((), outputs) = router
+            .change(|r, catalog, _| {
+                let previous = catalog.queue_setup(id).cloned();
+                let spec = catalog.resolve_queue(&setup, "queue")?;
+                if let Err(e) = r.update_queue(now, spec) {
+                    // Keep the catalog as the router is.
+                    if let Some(previous) = previous {
+                        let _ = catalog.resolve_queue(&previous, "queue");
+                    }
+                    return Err(DurableError::Refused {
+                        refusal: super::Refusal::Conflict,
+                        message: e.render(catalog),
+                    });
                 }
                 Ok(())
             })
             .await?;
-        let outcome = if live {
-            AdminOutcome::Updated
-        } else {
-            AdminOutcome::AtNextStart
-        };
-        return Ok((outcome, outputs));
+        return Ok((AdminOutcome::Updated, outputs));
     }
     if router.catalog().queue_count() >= MAX_QUEUES {
         return Err(AdminError::Conflict(format!(
@@ -861,7 +854,6 @@ async fn delete_queue(
                 dir.agents.insert(agent, setup);
             }
             dir.closed.insert(id);
-            dir.pending.remove(&id);
             dir.flows.remove(name);
             dir.queue_flows.remove(name);
             dir.flow_queues.remove(&api_flow_name(name));
@@ -1204,7 +1196,6 @@ pub(crate) fn definitions(router: &DurableRouter, tenant: &str) -> Definitions {
             let setup = catalog.queue_setup(q)?;
             (setup.tenant == tenant).then(|| QueueDefinition {
                 setup: setup.clone(),
-                at_next_start: dir.pending.get(&q).cloned(),
                 flow: dir.queue_flows.get(&setup.name).cloned(),
             })
         })

@@ -18,6 +18,8 @@ pub enum WithdrawReason {
     AgentLeft,
     /// Nothing can reach the contact for now (its switch is down); it is held.
     Unreachable,
+    /// The queue's rules changed under the offer; it is made again under the new ones.
+    QueueChanged,
 }
 
 /// Why an agent missed an offer. The router makes the agent unavailable for that media type

@@ -187,6 +187,86 @@ impl Router {
         Ok(())
     }
 
+    /// Replaces a queue's rules while it runs. Its waiting contacts leave the waiting index,
+    /// take the new rules (criteria, strategy, overflow, relaxation, tiers) and come back at
+    /// their places (arrival and priority kept, oldest first), which may offer them at once or
+    /// overflow them if the new maximum wait is already over; offered and connected contacts
+    /// go on, under the new rules should they come back.
+    pub fn update_queue(&mut self, now: Timestamp, mut spec: QueueSpec) -> Result<(), RouterError> {
+        self.advance(now);
+        let queue = self.queue(spec.id)?;
+        if queue.spec.tenant != spec.tenant {
+            return Err(RouterError::TenantMismatch {
+                what: "queue",
+                expected: queue.spec.tenant,
+                found: spec.tenant,
+            });
+        }
+        if let OverflowTarget::Queue(target) = spec.overflow {
+            self.queue(target)?;
+        }
+        spec.relax.sort_by_key(|step| step.after);
+        spec.criteria.retain(|c| c.modifier == Modifier::Required);
+        let id = spec.id;
+        // An offer that rings several agents cannot go on in a queue that rings one: it is
+        // withdrawn and made again under the new rules.
+        let single = !matches!(
+            spec.strategy.behaviour(),
+            Behaviour::RingAll | Behaviour::RingProgressively
+        );
+        let mut waiting: Vec<(Reverse<Priority>, Timestamp, ContactId)> = self
+            .contacts
+            .iter()
+            .filter(|(_, l)| {
+                l.spec.queue == id
+                    && match &l.phase {
+                        Phase::Waiting(_) | Phase::Targeted(_) => true,
+                        Phase::Offered(legs) => single && legs.len() > 1,
+                        _ => false,
+                    }
+            })
+            .map(|(c, l)| (Reverse(l.spec.priority), l.spec.arrival, *c))
+            .collect();
+        waiting.sort_unstable();
+        let mut freed: SmallVec<[AgentId; 4]> = SmallVec::new();
+        for &(_, _, contact) in &waiting {
+            freed.extend(self.unplace(now, contact, WithdrawReason::QueueChanged));
+        }
+        let Some(queue) = self.queues.get_mut(id.index()).and_then(Option::as_mut) else {
+            return Err(RouterError::UnknownQueue(id));
+        };
+        queue.spec = spec;
+        // Whether anyone could ever serve a contact depends on the queue's rules too.
+        self.servable.clear();
+        let Some(queue) = self.queues.get(id.index()).and_then(Option::as_ref) else {
+            return Err(RouterError::UnknownQueue(id));
+        };
+        let queue_spec = &queue.spec;
+        for live in self.contacts.values_mut().filter(|l| l.spec.queue == id) {
+            let (signature, preferred) = split_criteria(queue_spec, &live.spec.criteria);
+            live.mask = required_mask(queue_spec, &signature);
+            live.signature = signature;
+            live.preferred = preferred;
+        }
+        // The new relaxation, tier and wait timers, for every contact that may wait again.
+        let queued: Vec<ContactId> = self
+            .contacts
+            .iter()
+            .filter(|(_, l)| l.spec.queue == id && !matches!(l.phase, Phase::Connected { .. }))
+            .map(|(c, _)| *c)
+            .collect();
+        for contact in queued {
+            self.schedule_queue_timers(now, contact);
+        }
+        for (_, _, contact) in waiting {
+            self.replace(now, contact);
+        }
+        for agent in freed {
+            self.dispatch_agent(now, agent);
+        }
+        Ok(())
+    }
+
     /// The rules of a queue.
     pub fn queue_spec(&self, queue: QueueId) -> Result<&QueueSpec, RouterError> {
         self.queue(queue).map(|q| &q.spec)

@@ -1462,3 +1462,62 @@ fn a_held_contact_is_never_offered_and_takes_back_its_place_when_released() {
     outputs(&mut r, at(22.0));
     assert_eq!(r.contact_status(ContactId(2)), None);
 }
+
+#[test]
+fn new_queue_rules_apply_to_the_callers_already_waiting_who_keep_their_places() {
+    let mut strict = queue(0, Strategy::LongestIdleAgent);
+    strict.criteria = vec![required(1, 5)];
+    let mut r = center(
+        vec![strict.clone()],
+        vec![skilled(agent(0, &[(0, 1, 0)]), &[(1, 3)])],
+    );
+    // The only agent's level 3 is below the queue's 5: both callers wait.
+    assert_eq!(arrive_offer(&mut r, at(1.0), contact(1, 0, at(1.0))), None);
+    assert_eq!(arrive_offer(&mut r, at(2.0), contact(2, 0, at(2.0))), None);
+    // The administrator lowers the requirement to 3: the longest waiting is offered at once.
+    let mut relaxed = strict.clone();
+    relaxed.criteria = vec![required(1, 3)];
+    r.update_queue(at(10.0), relaxed).unwrap();
+    let out = outputs(&mut r, at(10.0));
+    assert_eq!(offers(&out), vec![(1, vec![0])]);
+    assert_eq!(
+        r.queue_spec(QueueId(0)).unwrap().criteria,
+        vec![required(1, 3)]
+    );
+    // And the other is next, then a newcomer.
+    arrive(&mut r, at(11.0), contact(3, 0, at(11.0)));
+    let out = serve(&mut r, 1, 0, 12.0, 20.0);
+    assert_eq!(
+        offers(&out),
+        vec![(2, vec![0])],
+        "2 kept its place before 3"
+    );
+
+    // A maximum wait that is already over overflows the callers past it.
+    let mut short = r.queue_spec(QueueId(0)).unwrap().clone();
+    short.max_wait = Some(Duration::from_secs(5));
+    short.overflow = OverflowTarget::Voicemail;
+    r.update_queue(at(21.0), short).unwrap();
+    let out = outputs(&mut r, at(21.0));
+    assert!(out.contains(&Output::Overflowed {
+        contact: ContactId(3),
+        from: QueueId(0),
+        target: OverflowTarget::Voicemail,
+        at: at(21.0)
+    }));
+}
+
+#[test]
+fn a_queue_update_for_another_client_or_a_missing_queue_is_refused() {
+    let mut r = center(vec![queue(0, Strategy::LongestIdleAgent)], vec![]);
+    let mut other = queue(0, Strategy::LongestIdleAgent);
+    other.tenant = TenantId(9);
+    assert!(matches!(
+        r.update_queue(at(1.0), other),
+        Err(RouterError::TenantMismatch { .. })
+    ));
+    assert!(matches!(
+        r.update_queue(at(1.0), queue(5, Strategy::LongestIdleAgent)),
+        Err(RouterError::UnknownQueue(QueueId(5)))
+    ));
+}

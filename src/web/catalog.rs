@@ -32,8 +32,7 @@ pub(crate) async fn definitions(
     Ok(Json(app.controller.definitions(caller.tenant()).await?))
 }
 
-/// `GET /api/v1/queues/{name}`: a queue's definition, the rules stored for the next start if
-/// any, and its flow's name.
+/// `GET /api/v1/queues/{name}`: a queue's definition and its flow's name.
 pub(crate) async fn queue(
     State(app): State<App>,
     caller: Caller,
@@ -48,13 +47,12 @@ pub(crate) async fn queue(
         .ok_or_else(|| ApiError::NotFound(format!("no queue is named {name:?}")))?;
     Ok(Json(json!({
         "queue": queue.setup,
-        "at_next_start": queue.at_next_start,
         "flow": queue.flow,
     })))
 }
 
-/// `PUT /api/v1/queues/{name}`: creates the queue (201), or stores new rules for it, which the
-/// router takes at the next start (202); 200 when nothing changed.
+/// `PUT /api/v1/queues/{name}`: creates the queue (201), or gives it new rules at once (200,
+/// `updated`: its waiting callers keep their places); 200 `unchanged` when nothing changed.
 pub(crate) async fn put_queue(
     State(app): State<App>,
     caller: Caller,
@@ -198,20 +196,10 @@ pub(crate) async fn delete_flow(
 fn answer(outcome: AdminOutcome, mut body: Value) -> Response {
     let status = match outcome {
         AdminOutcome::Created => StatusCode::CREATED,
-        AdminOutcome::AtNextStart => StatusCode::ACCEPTED,
         _ => StatusCode::OK,
     };
     if let Some(fields) = body.as_object_mut() {
         fields.insert("outcome".to_owned(), json!(outcome));
-        if outcome == AdminOutcome::AtNextStart {
-            fields.insert(
-                "note".to_owned(),
-                json!(
-                    "stored: the router takes a live queue's new rules at the next start \
-                     (contacts waiting in it keep the rules they were queued under)"
-                ),
-            );
-        }
     }
     (status, Json(body)).into_response()
 }
