@@ -21,7 +21,9 @@ use crate::media::{
     CONTACT_VARIABLE, HandlerId, HangupCause, LegId, LegSnapshot, MediaCommand, MediaEvent,
     OriginateRequest, OriginateTarget, RecordFormat, RecordTarget,
 };
-use crate::model::{AgentId, ContactId, Disposition, Priority, TenantId, Timestamp};
+use crate::model::{
+    AgentId, ContactId, Disposition, MediaType, Outcome, Priority, TenantId, Timestamp,
+};
 use crate::routing::{Output, OverflowTarget};
 
 /// Legs the core creates (agents' phones and lines) have ids that start with this, so that
@@ -107,6 +109,8 @@ pub struct InboundCall {
 pub struct CallRecord {
     /// The contact.
     pub contact: ContactId,
+    /// Voice for a call; voicemail for a message an agent handled.
+    pub media: MediaType,
     /// Its client.
     pub tenant: TenantId,
     /// The queue it was last in.
@@ -350,6 +354,22 @@ struct Wrapping {
 }
 
 /// The call-handling core.
+/// A message a caller left, followed from its voicemail contact to its record.
+#[derive(Debug, Clone)]
+struct Message {
+    tenant: TenantId,
+    queue: String,
+    caller: Option<String>,
+    destination: Option<String>,
+    handler: HandlerId,
+    /// When the caller left it.
+    left: Timestamp,
+    path: String,
+    attributes: BTreeMap<String, String>,
+    /// When an agent took it, and who.
+    taken: Option<(Timestamp, AgentId)>,
+}
+
 pub struct Calls {
     settings: CallSettings,
     flows: FlowEngine,
@@ -364,6 +384,10 @@ pub struct Calls {
     wrapping: FxHashMap<AgentId, Wrapping>,
     /// When each handler last went down (for the records of calls that died with it).
     down_since: FxHashMap<HandlerId, Timestamp>,
+    /// Messages left, by their caller's contact, until their voicemail contact is queued.
+    messages_left: FxHashMap<ContactId, Message>,
+    /// Messages by their voicemail contact, until an agent has handled them.
+    messages: FxHashMap<ContactId, Message>,
     actions: VecDeque<CallAction>,
     next_leg: u64,
 }
@@ -388,6 +412,8 @@ impl Calls {
             line_legs: FxHashMap::default(),
             wrapping: FxHashMap::default(),
             down_since: FxHashMap::default(),
+            messages_left: FxHashMap::default(),
+            messages: FxHashMap::default(),
             actions: VecDeque::new(),
             next_leg: 1,
         }
@@ -504,6 +530,7 @@ impl Calls {
             let attributes = caller_attributes(caller.as_ref());
             self.actions.push_back(CallAction::Record(CallRecord {
                 contact,
+                media: MediaType::Voice,
                 tenant,
                 queue,
                 caller,
@@ -797,8 +824,13 @@ impl Calls {
             call.bridged = true;
             self.start_recording(contact);
         }
+        let recording = self.flows.is_recording_voicemail(contact);
         let _ = self.flows.on_media(now, contact, event);
         if let MediaEvent::HungUp { cause, .. } = event {
+            if recording {
+                // The message is left: the flow ends the call as a voicemail.
+                self.settle(now);
+            }
             self.customer_left(now, contact, cause);
         }
     }
@@ -834,6 +866,11 @@ impl Calls {
         if cause.is_switch_lost() {
             let handler = call.handler;
             self.lost_with_switch(now, contact, &handler);
+            return;
+        }
+        // Overflowed (to voicemail, a callback, a hang-up) before: that is how it ended.
+        if let Some((_, disposition, why)) = call.ended.clone() {
+            self.end_call(now, contact, disposition, why);
             return;
         }
         let disposition = if call.answered.is_some() {
@@ -926,6 +963,11 @@ impl Calls {
             );
             let _ = self.agents.offer_ended(now, agent, contact, None);
         }
+        // The agent's after-call work reaches the router before the slot it frees, else the
+        // router offers the agent its next contact at once.
+        while let Some(change) = self.agents.poll_change() {
+            self.agent_change(now, change);
+        }
         let step = match (disposition, call.answered) {
             (_, Some(_)) => Some(RouterStep::Complete),
             (Disposition::Abandoned, None) | (Disposition::Failed, None) => {
@@ -948,6 +990,7 @@ impl Calls {
         let agent = call.served_by;
         let record = CallRecord {
             contact,
+            media: MediaType::Voice,
             tenant: call.tenant,
             queue: call.queue,
             caller: call.caller,
@@ -1055,6 +1098,7 @@ impl Calls {
                 let disposition = match target {
                     OverflowTarget::Callback => Some(Disposition::OverflowedCallback),
                     OverflowTarget::Disconnect => Some(Disposition::OverflowedDisconnect),
+                    OverflowTarget::Voicemail => Some(Disposition::OverflowedVoicemail),
                     _ => None,
                 };
                 if let (Some(disposition), Some(call)) = (disposition, self.calls.get_mut(contact))
@@ -1068,9 +1112,68 @@ impl Calls {
                         Some((now, Disposition::OverflowedCallback, "callback".to_owned()));
                 }
             }
+            // Not a call (a voicemail, a chat): the agent took it in the portal.
+            Output::Connected { contact, agent, .. } if !self.calls.contains_key(contact) => {
+                let _ = self.agents.connected(now, *agent, *contact);
+                if let Some(message) = self.messages.get_mut(contact) {
+                    message.taken = Some((now, *agent));
+                }
+            }
+            Output::Ended {
+                contact,
+                outcome,
+                agent,
+                ..
+            } if !self.calls.contains_key(contact) => {
+                if let Some(agent) = agent {
+                    self.finish_with_agent(now, *contact, *agent);
+                }
+                if let Some(message) = self.messages.remove(contact) {
+                    self.message_record(now, *contact, message, *outcome);
+                }
+            }
             _ => {}
         }
         self.settle(now);
+    }
+
+    /// The voicemail contact of the message `caller` left is `voicemail` (queued); `None`:
+    /// it could not be queued.
+    pub fn message_queued(&mut self, caller: ContactId, voicemail: Option<ContactId>) {
+        let message = self.messages_left.remove(&caller);
+        if let (Some(message), Some(voicemail)) = (message, voicemail) {
+            self.messages.insert(voicemail, message);
+        }
+    }
+
+    /// The record of a message once its voicemail contact ended (handled by an agent, or not).
+    fn message_record(&mut self, now: Timestamp, contact: ContactId, m: Message, outcome: Outcome) {
+        let (disposition, cause) = match outcome {
+            Outcome::Completed => (Disposition::Answered, "voicemail handled".to_owned()),
+            Outcome::Abandoned => (Disposition::Abandoned, "voicemail withdrawn".to_owned()),
+            Outcome::Overflowed => (Disposition::Failed, "voicemail overflowed".to_owned()),
+        };
+        let answered = m.taken.map(|(at, _)| at);
+        self.actions.push_back(CallAction::Record(CallRecord {
+            contact,
+            media: MediaType::Voicemail,
+            tenant: m.tenant,
+            queue: m.queue,
+            caller: m.caller,
+            destination: m.destination,
+            handler: m.handler,
+            agent: m.taken.map(|(_, agent)| agent),
+            arrived: m.left,
+            answered,
+            ended: now,
+            wait: answered.unwrap_or(now).since(m.left),
+            talk: answered.map_or(Duration::ZERO, |a| now.since(a)),
+            wrap_up: Duration::ZERO,
+            recording: Some(m.path),
+            disposition,
+            cause,
+            attributes: m.attributes,
+        }));
     }
 
     /// The contact's position and expected wait, asked for by [`CallAction::QueueStatusWanted`].
@@ -1522,6 +1625,18 @@ impl Calls {
                         format!("voicemail {path}"),
                     ));
                     call.recording = Some(path.clone());
+                    let message = Message {
+                        tenant: call.tenant,
+                        queue: queue.clone(),
+                        caller: call.caller.clone(),
+                        destination: call.destination.clone(),
+                        handler: call.handler,
+                        left: now,
+                        path: path.clone(),
+                        attributes: attributes.clone(),
+                        taken: None,
+                    };
+                    self.messages_left.insert(contact, message);
                 }
                 self.actions.push_back(CallAction::Voicemail {
                     contact,

@@ -743,9 +743,11 @@ impl Telephony {
                                 voicemail = id.0,
                                 "voicemail queued"
                             );
+                            self.calls.message_queued(contact, Some(id));
                             self.feed(now, &outputs);
                         }
                         Err(error) => {
+                            self.calls.message_queued(contact, None);
                             tracing::error!(contact = contact.0, %error, "voicemail not queued")
                         }
                     }
@@ -879,7 +881,7 @@ impl Telephony {
         let cdr = NewCdr {
             tenant,
             contact: r.contact,
-            media: MediaType::Voice,
+            media: r.media,
             queue: r.queue,
             caller: r.caller.unwrap_or_default(),
             called: r.destination.unwrap_or_default(),

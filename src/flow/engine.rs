@@ -305,7 +305,11 @@ impl FlowEngine {
         let expect = run.expect.clone();
         match event {
             MediaEvent::HungUp { .. } | MediaEvent::Destroyed { .. } => {
-                if run.queued && !matches!(expect, Expect::Talking) {
+                if let Expect::Recording { .. } = expect {
+                    // Hanging up is how callers end a message: it is left (the switch closes
+                    // the file, and its recording-finished report comes after the hang-up).
+                    self.voicemail_left(contact);
+                } else if run.queued && !matches!(expect, Expect::Talking) {
                     self.actions.push_back(FlowAction::Abandon { contact });
                 }
                 self.finish(contact);
@@ -793,6 +797,12 @@ impl FlowEngine {
     }
 
     fn voicemail_done(&mut self, now: Timestamp, contact: ContactId) {
+        self.voicemail_left(contact);
+        self.hang_up(now, contact, None);
+    }
+
+    /// The message being recorded is left: it becomes a voicemail contact.
+    fn voicemail_left(&mut self, contact: ContactId) {
         let Some(run) = self.runs.get(&contact) else {
             return;
         };
@@ -806,7 +816,13 @@ impl FlowEngine {
                 attributes: run.attributes.clone(),
             });
         }
-        self.hang_up(now, contact, None);
+    }
+
+    /// Whether the contact's caller is recording a message now.
+    pub fn is_recording_voicemail(&self, contact: ContactId) -> bool {
+        self.runs
+            .get(&contact)
+            .is_some_and(|run| matches!(run.expect, Expect::Recording { .. }))
     }
 
     fn hang_up(&mut self, now: Timestamp, contact: ContactId, prompt: Option<String>) {

@@ -355,6 +355,44 @@ fn an_overflow_to_voicemail_records_a_message_that_becomes_a_contact() {
 }
 
 #[test]
+fn a_caller_who_hangs_up_while_recording_leaves_the_message() {
+    let mut e = engine(SALES);
+    into_queue(&mut e);
+    e.on_router(
+        at(600.0),
+        &Output::Overflowed {
+            contact: C,
+            from: QueueId(0),
+            target: OverflowTarget::Voicemail,
+            at: at(600.0),
+        },
+    );
+    let a = actions(&mut e);
+    finished(&mut e, at(603.0), playback_id(&a));
+    assert!(e.is_recording_voicemail(C));
+    // Hanging up is how callers end a message; the switch reports the recording after that.
+    e.on_media(
+        at(620.0),
+        C,
+        &MediaEvent::HungUp {
+            leg: leg(),
+            cause: HangupCause::normal_clearing(),
+        },
+    )
+    .unwrap();
+    let a = actions(&mut e);
+    assert!(
+        matches!(&a[0], FlowAction::Voicemail { path, queue, .. } if path == "voicemail/42.wav" && queue == "sales"),
+        "{a:#?}"
+    );
+    assert_eq!(a.last(), Some(&FlowAction::Finished { contact: C }));
+    assert!(
+        !a.iter().any(|x| matches!(x, FlowAction::Abandon { .. })),
+        "a message left is not an abandon: {a:#?}"
+    );
+}
+
+#[test]
 fn outside_business_hours_the_flow_starts_at_closed() {
     let flow = r#"
 name = "closed-test"

@@ -125,6 +125,18 @@ pub async fn controller_with_handlers(
     lines: &[(&str, &str, StayOnLine)],
     start: impl FnOnce(mpsc::Sender<HandlerEvent>) -> Vec<(Arc<dyn MediaHandler>, f64)>,
 ) -> (Controller, ControllerTask) {
+    controller_with_flow(store, config, FLOW, lines, start).await
+}
+
+/// As [`controller_with_handlers`], with `flow` (the text of a flow file named `sales`) as
+/// what the callers of `sales` hear.
+pub async fn controller_with_flow(
+    store: Store,
+    config: &str,
+    flow: &str,
+    lines: &[(&str, &str, StayOnLine)],
+    start: impl FnOnce(mpsc::Sender<HandlerEvent>) -> Vec<(Arc<dyn MediaHandler>, f64)>,
+) -> (Controller, ControllerTask) {
     let config = Config::load_from_str(config, "test.toml", Vec::<(String, String)>::new())
         .expect("the test center is valid");
     let resolved = config.resolve().expect("resolves");
@@ -135,7 +147,7 @@ pub async fn controller_with_handlers(
     let acme = catalog.tenant_id("acme").expect("acme exists");
 
     let mut flows = FlowEngine::new();
-    flows.add_flow(Flow::from_toml(FLOW, "sales.toml").expect("flow parses"));
+    flows.add_flow(Flow::from_toml(flow, "sales.toml").expect("flow parses"));
     let timers = AgentTimers {
         wrap_up: Duration::from_millis(300),
         ..AgentTimers::default()

@@ -319,6 +319,27 @@ fn the_customer_hanging_up_ends_the_agents_leg_and_the_record_waits_for_wrap_up(
         router_steps(&out),
         vec![(ContactId(7), RouterStep::Complete)]
     );
+    // Ann's after-call work reaches the router before the slot the call frees, so that the
+    // router does not offer her the next caller at once.
+    let unavailable = out.iter().position(|a| {
+        matches!(
+            a,
+            CallAction::Agent {
+                agent: ANN,
+                step: AgentStep::Available(false)
+            }
+        )
+    });
+    let complete = out.iter().position(|a| {
+        matches!(
+            a,
+            CallAction::Router {
+                step: RouterStep::Complete,
+                ..
+            }
+        )
+    });
+    assert!(unavailable.is_some() && unavailable < complete, "{out:#?}");
     assert!(
         records(&out).is_empty(),
         "written after the wrap-up: {out:#?}"
