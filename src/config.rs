@@ -1510,7 +1510,8 @@ fn handler_password(
 
 /// A called number: `*`, or the number as the handler reports it (digits, an optional
 /// leading `+`, and the letters and signs of SIP user parts).
-fn check_number(number: &str) -> Result<(), String> {
+/// Whether `number` may be a `[[numbers]]` entry: `Err` says what is wrong.
+pub(crate) fn check_number(number: &str) -> Result<(), String> {
     if number == ANY_NUMBER {
         return Ok(());
     }

@@ -608,3 +608,100 @@ async fn a_queue_is_deleted_only_when_nothing_needs_it_and_its_name_waits_for_a_
     let (_, body) = server.get("/api/v1/agents/di", &acme).await;
     assert_eq!(body["agent"]["queues"], json!(["support"]), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_points_the_clients_numbers_at_its_queues_and_they_stay_after_a_restart() {
+    let mut server = Server::start().await;
+    let (acme, globex) = (server.acme.clone(), server.globex.clone());
+    let (status, body) = server
+        .put(
+            "/api/v1/numbers/+4930100",
+            &acme,
+            json!({"queue": "support"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (201, &json!("created")),
+        "{body}"
+    );
+    let (status, body) = server
+        .put(
+            "/api/v1/numbers/+4930100",
+            &acme,
+            json!({"queue": "support"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (200, &json!("unchanged")),
+        "{body}"
+    );
+    let (_, body) = server.get("/api/v1/numbers", &acme).await;
+    assert_eq!(body["numbers"], json!({"+4930100": "support"}), "{body}");
+    // Another client neither sees it nor takes it, and may not point at acme's queue.
+    let (_, body) = server.get("/api/v1/numbers", &globex).await;
+    assert_eq!(body["numbers"], json!({}), "{body}");
+    let (status, body) = server
+        .put(
+            "/api/v1/numbers/+4930100",
+            &globex,
+            json!({"queue": "sales"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(!error(&body).contains("acme"), "{body}");
+    let (status, body) = server
+        .put(
+            "/api/v1/numbers/+4930200",
+            &globex,
+            json!({"queue": "support"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error(&body).starts_with("queue:"), "{body}");
+    let (status, _) = server.delete("/api/v1/numbers/+4930100", &globex).await;
+    assert_eq!(status, 404);
+    // A number that is not one is refused with the field named.
+    let (status, body) = server
+        .put(
+            "/api/v1/numbers/not%20a%20number",
+            &acme,
+            json!({"queue": "support"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error(&body).starts_with("number:"), "{body}");
+    // A queue a number reaches is not deleted from under it.
+    let (status, body) = server.put("/api/v1/queues/billing", &acme, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .put(
+            "/api/v1/numbers/+4930101",
+            &acme,
+            json!({"queue": "billing"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.delete("/api/v1/queues/billing", &acme).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(error(&body).contains("+4930101"), "{body}");
+    let (status, _) = server.delete("/api/v1/numbers/+4930101", &acme).await;
+    assert_eq!(status, 204);
+    let (status, body) = server
+        .put(
+            "/api/v1/numbers/+4930100",
+            &acme,
+            json!({"queue": "billing"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (200, &json!("updated")),
+        "{body}"
+    );
+
+    server.restart().await;
+    let (_, body) = server.get("/api/v1/numbers", &acme).await;
+    assert_eq!(body["numbers"], json!({"+4930100": "billing"}), "{body}");
+}

@@ -87,6 +87,28 @@ pub enum AdminChange {
         /// The queue.
         queue: String,
     },
+    /// Sends callers of a called number to one of the client's queues.
+    PutNumber {
+        /// The caller's client.
+        tenant: String,
+        /// The called number (`+498001234`, `1000`, or `*` for any number not listed).
+        number: String,
+        /// The queue.
+        queue: String,
+    },
+    /// Stops taking calls to a number of the client.
+    DeleteNumber {
+        /// The caller's client.
+        tenant: String,
+        /// The called number.
+        number: String,
+    },
+}
+
+/// What a stored number item holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct NumberItem {
+    queue: String,
 }
 
 /// What a change did.
@@ -169,6 +191,8 @@ pub struct Definitions {
     pub agents: Vec<AgentSetup>,
     /// The flows set through the API, by queue name.
     pub flows: BTreeMap<String, FlowFile>,
+    /// Its called numbers, each with the queue it reaches.
+    pub numbers: BTreeMap<String, String>,
 }
 
 /// The catalog's names and owners as the web layer reads them: a snapshot the controller
@@ -212,6 +236,8 @@ pub struct Directory {
     flow_queues: BTreeMap<String, BTreeSet<String>>,
     /// Agents the config file gave a phone line (the calls side starts with them).
     config_lines: BTreeSet<AgentId>,
+    /// Called number → the queue it reaches.
+    numbers: BTreeMap<String, String>,
 }
 
 impl Directory {
@@ -302,6 +328,7 @@ impl Directory {
             config_flows: resolved.queue_flows.clone(),
             flow_queues,
             config_lines: lines.keys().copied().collect(),
+            numbers: resolved.numbers.clone(),
         }
     }
 }
@@ -354,6 +381,35 @@ pub(crate) fn overlay(resolved: &mut Resolved, items: &[CatalogItem]) -> Directo
         };
         if let Err(error) = result {
             tracing::warn!(agent = item.name, %error, "stored agent not applied");
+        }
+    }
+    for item in items.iter().filter(|i| i.kind == CatalogKind::Number) {
+        let stored = item
+            .definition
+            .as_deref()
+            .map(serde_json::from_str::<NumberItem>)
+            .transpose();
+        match stored {
+            Ok(Some(number)) => {
+                let owned = resolved
+                    .catalog
+                    .queue_id(&number.queue)
+                    .and_then(|q| resolved.catalog.queue_setup(q))
+                    .is_some_and(|s| s.tenant == item.tenant);
+                if owned {
+                    resolved
+                        .numbers
+                        .insert(item.name.clone(), number.queue.clone());
+                    dir.numbers.insert(item.name.clone(), number.queue);
+                } else {
+                    tracing::warn!(number = item.name, "stored number's queue is gone; skipped");
+                }
+            }
+            Ok(None) => {
+                resolved.numbers.remove(&item.name);
+                dir.numbers.remove(&item.name);
+            }
+            Err(error) => tracing::warn!(number = item.name, %error, "stored number unreadable"),
         }
     }
     for item in items.iter().filter(|i| i.kind == CatalogKind::Flow) {
@@ -594,7 +650,97 @@ pub(crate) async fn apply(
         AdminChange::DeleteFlow { tenant, queue } => {
             delete_flow(router, telephony, now, &tenant, &queue).await
         }
+        AdminChange::PutNumber {
+            tenant,
+            number,
+            queue,
+        } => put_number(router, telephony, now, &tenant, &number, &queue).await,
+        AdminChange::DeleteNumber { tenant, number } => {
+            delete_number(router, telephony, now, &tenant, &number).await
+        }
     }
+}
+
+/// The client whose queue a number reaches now, if it reaches one.
+fn number_owner<'a>(router: &'a DurableRouter, number: &str) -> Option<&'a str> {
+    let queue = router.directory().numbers.get(number)?;
+    let catalog = router.catalog();
+    catalog
+        .queue_id(queue)
+        .and_then(|q| catalog.queue_setup(q))
+        .map(|s| s.tenant.as_str())
+}
+
+async fn put_number(
+    router: &mut DurableRouter,
+    telephony: Option<&mut Telephony>,
+    now: Timestamp,
+    tenant: &str,
+    number: &str,
+    queue: &str,
+) -> Result<(AdminOutcome, Vec<Output>), AdminError> {
+    crate::config::check_number(number).map_err(|m| AdminError::invalid("number", m))?;
+    own_queue(router, tenant, queue)
+        .map_err(|_| AdminError::invalid("queue", format!("no queue is named {queue:?}")))?;
+    let current = router.directory().numbers.get(number).cloned();
+    if current.is_some() && number_owner(router, number).is_some_and(|owner| owner != tenant) {
+        return Err(AdminError::Conflict(format!(
+            "the number {number:?} is taken; choose another"
+        )));
+    }
+    if current.as_deref() == Some(queue) {
+        return Ok((AdminOutcome::Unchanged, Vec::new()));
+    }
+    let item = NumberItem {
+        queue: queue.to_owned(),
+    };
+    store(
+        router,
+        CatalogKind::Number,
+        number,
+        tenant,
+        Some(json(&item)?),
+        now,
+    )
+    .await?;
+    let ((), outputs) = router
+        .change(|_, _, dir| {
+            dir.numbers.insert(number.to_owned(), queue.to_owned());
+            Ok(())
+        })
+        .await?;
+    if let Some(t) = telephony {
+        t.numbers_mut().insert(number.to_owned(), queue.to_owned());
+    }
+    let outcome = if current.is_some() {
+        AdminOutcome::Updated
+    } else {
+        AdminOutcome::Created
+    };
+    Ok((outcome, outputs))
+}
+
+async fn delete_number(
+    router: &mut DurableRouter,
+    telephony: Option<&mut Telephony>,
+    now: Timestamp,
+    tenant: &str,
+    number: &str,
+) -> Result<(AdminOutcome, Vec<Output>), AdminError> {
+    if number_owner(router, number) != Some(tenant) {
+        return Err(AdminError::NotFound(format!("no number is {number:?}")));
+    }
+    store(router, CatalogKind::Number, number, tenant, None, now).await?;
+    let ((), outputs) = router
+        .change(|_, _, dir| {
+            dir.numbers.remove(number);
+            Ok(())
+        })
+        .await?;
+    if let Some(t) = telephony {
+        t.numbers_mut().remove(number);
+    }
+    Ok((AdminOutcome::Deleted, outputs))
 }
 
 /// The caller's open queue `name`; another client's, a deleted or a missing one is not found.
@@ -818,6 +964,11 @@ async fn delete_queue(
     if let Some((queue, flow)) = feeding {
         return Err(AdminError::Conflict(format!(
             "the flow {flow:?} of queue {queue:?} sends callers to {name:?}; change it first"
+        )));
+    }
+    if let Some((number, _)) = dir.numbers.iter().find(|(_, queue)| queue.as_str() == name) {
+        return Err(AdminError::Conflict(format!(
+            "the number {number:?} reaches {name:?}; send it elsewhere or delete it first"
         )));
     }
     store(router, CatalogKind::Queue, name, tenant, None, now).await?;
@@ -1219,10 +1370,23 @@ pub(crate) fn definitions(router: &DurableRouter, tenant: &str) -> Definitions {
         })
         .map(|(queue, file)| (queue.clone(), file.clone()))
         .collect();
+    let numbers = dir
+        .numbers
+        .iter()
+        .filter(|(_, queue)| {
+            catalog
+                .queue_id(queue)
+                .filter(|q| !dir.is_closed(*q))
+                .and_then(|q| catalog.queue_setup(q))
+                .is_some_and(|s| s.tenant == tenant)
+        })
+        .map(|(number, queue)| (number.clone(), queue.clone()))
+        .collect();
     Definitions {
         queues,
         agents,
         flows,
+        numbers,
     }
 }
 

@@ -554,6 +554,11 @@ impl Telephony {
     }
 
     /// Queue → the flow its callers hear, to change (an administrator's flows).
+    /// Called number → queue, as administrators change it.
+    pub(crate) fn numbers_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.numbers
+    }
+
     pub(crate) fn queue_flows_mut(&mut self) -> &mut BTreeMap<String, String> {
         &mut self.queue_flows
     }

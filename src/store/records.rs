@@ -398,11 +398,18 @@ pub enum CatalogKind {
     Agent,
     /// The flow of the queue the item is named after (a flow file as JSON).
     Flow,
+    /// A called number (`{"queue": …}`: the queue it reaches).
+    Number,
 }
 
 impl CatalogKind {
     /// Every kind.
-    pub const ALL: [CatalogKind; 3] = [CatalogKind::Queue, CatalogKind::Agent, CatalogKind::Flow];
+    pub const ALL: [CatalogKind; 4] = [
+        CatalogKind::Queue,
+        CatalogKind::Agent,
+        CatalogKind::Flow,
+        CatalogKind::Number,
+    ];
 
     /// The short stable code stored in the database.
     pub fn code(self) -> &'static str {
@@ -410,6 +417,7 @@ impl CatalogKind {
             CatalogKind::Queue => "queue",
             CatalogKind::Agent => "agent",
             CatalogKind::Flow => "flow",
+            CatalogKind::Number => "number",
         }
     }
 }
@@ -426,7 +434,9 @@ impl FromStr for CatalogKind {
         CatalogKind::ALL
             .into_iter()
             .find(|k| k.code() == s)
-            .ok_or_else(|| format!("unknown catalog kind {s:?} (expected queue, agent or flow)"))
+            .ok_or_else(|| {
+                format!("unknown catalog kind {s:?} (expected queue, agent, flow or number)")
+            })
     }
 }
 

@@ -192,6 +192,61 @@ pub(crate) async fn delete_flow(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /api/v1/numbers`: the client's called numbers, each with the queue it reaches.
+pub(crate) async fn numbers(
+    State(app): State<App>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Supervisor)?;
+    let definitions = app.controller.definitions(caller.tenant()).await?;
+    Ok(Json(json!({ "numbers": definitions.numbers })))
+}
+
+/// What `PUT /api/v1/numbers/{number}` takes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberBody {
+    queue: String,
+}
+
+/// `PUT /api/v1/numbers/{number}` `{"queue"}`: callers of the number reach one of the client's
+/// queues from their next call (201 new, 200 changed or unchanged); a number another client's
+/// queue takes is refused (409).
+pub(crate) async fn put_number(
+    State(app): State<App>,
+    caller: Caller,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let body: NumberBody = typed(Value::Object(object(&body)?))?;
+    let change = AdminChange::PutNumber {
+        tenant: caller.tenant().to_owned(),
+        number: number.clone(),
+        queue: body.queue.clone(),
+    };
+    let outcome = app.controller.admin(change).await?;
+    Ok(answer(
+        outcome,
+        json!({ "number": number, "queue": body.queue }),
+    ))
+}
+
+/// `DELETE /api/v1/numbers/{number}`: the client's number reaches no queue any more (204).
+pub(crate) async fn delete_number(
+    State(app): State<App>,
+    caller: Caller,
+    Path(number): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    let change = AdminChange::DeleteNumber {
+        tenant: caller.tenant().to_owned(),
+        number,
+    };
+    app.controller.admin(change).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The answer to a `PUT`: its status says what happened.
 fn answer(outcome: AdminOutcome, mut body: Value) -> Response {
     let status = match outcome {

@@ -96,6 +96,11 @@ pub fn router(controller: Controller, _resolved: &Resolved, store: Store) -> Rou
                 .delete(catalog::delete_flow),
         )
         .route("/catalog", get(catalog::definitions))
+        .route("/numbers", get(catalog::numbers))
+        .route(
+            "/numbers/{number}",
+            put(catalog::put_number).delete(catalog::delete_number),
+        )
         .route("/contacts", post(contacts::arrive).get(contacts::list))
         .route("/contacts/{id}", get(contacts::contact))
         .route("/contacts/{id}/explain", get(contacts::explain))
