@@ -231,4 +231,27 @@ async fn an_api_agent_and_flow_serve_a_call_whose_menu_choice_survives_a_restart
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(emu.channels().is_empty(), "{:?}", emu.channels());
+
+    // A number pointed at a new queue over the API takes calls at once.
+    let (status, body) = api.put("/api/v1/queues/billing", json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api
+        .put("/api/v1/numbers/8002", json!({"queue": "billing"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    emu.place_call(&InboundCall {
+        endpoint: "customer".into(),
+        extension: "8002".into(),
+        caller_name: "Customer".into(),
+        caller_number: "+4930888".into(),
+        dtmf: Vec::new(),
+        hangup_after: Some(Duration::from_secs(100)),
+    })
+    .expect("the call is placed");
+    let waiting = api
+        .contact_where("calling 8002, in billing", |c| {
+            c["attributes"]["caller"] == "+4930888"
+        })
+        .await;
+    assert_eq!(waiting["queue"], "billing", "{waiting}");
 }
