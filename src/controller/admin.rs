@@ -6,7 +6,8 @@
 //! side; at the next start the stored items are laid over the config file's catalog
 //! ([`overlay`]), so changes survive a restart. Everything applies at once: new queues, new
 //! rules of a queue (its waiting callers keep their places and take the new rules), deleted
-//! queues (closed: no new contacts; the name is free again after a restart), agents created,
+//! queues (closed: no new contacts; the client may open it again under its name at once,
+//! another client may take the name after a restart), agents created,
 //! changed or deleted (skills, attributes, slots, queues, phone line) and flows.
 //!
 //! Queue and agent names are one namespace across clients, as in the router: a name another
@@ -826,19 +827,13 @@ async fn put_queue(
              PUT /api/v1/queues/{name}/flow instead",
         ));
     }
-    if let Some(id) = existing {
-        if catalog.queue_setup(id).is_some_and(|s| s.tenant != tenant) {
-            return Err(AdminError::Conflict(format!(
-                "the queue name {:?} is taken; choose another",
-                setup.name
-            )));
-        }
-        if router.directory().is_closed(id) {
-            return Err(AdminError::Conflict(format!(
-                "queue {:?} was deleted; its name can be used again after a restart",
-                setup.name
-            )));
-        }
+    if let Some(id) = existing
+        && catalog.queue_setup(id).is_some_and(|s| s.tenant != tenant)
+    {
+        return Err(AdminError::Conflict(format!(
+            "the queue name {:?} is taken; choose another",
+            setup.name
+        )));
     }
     if let OverflowSetup::Queue(target) = &setup.overflow
         && own_queue(router, tenant, target).is_err()
@@ -849,7 +844,9 @@ async fn put_queue(
         ));
     }
     if let Some(id) = existing {
-        if router.catalog().queue_setup(id) == Some(&setup) {
+        // A queue the client deleted comes back under its name with the new rules.
+        let reopened = router.directory().is_closed(id);
+        if !reopened && router.catalog().queue_setup(id) == Some(&setup) {
             return Ok((AdminOutcome::Unchanged, Vec::new()));
         }
         store(
@@ -863,7 +860,7 @@ async fn put_queue(
         .await?;
         // The router takes the new rules at once: its waiting callers keep their places.
         let ((), outputs) = router
-            .change(|r, catalog, _| {
+            .change(|r, catalog, dir| {
                 let previous = catalog.queue_setup(id).cloned();
                 let spec = catalog.resolve_queue(&setup, "queue")?;
                 if let Err(e) = r.update_queue(now, spec) {
@@ -876,10 +873,26 @@ async fn put_queue(
                         message: e.render(catalog),
                     });
                 }
+                if reopened {
+                    dir.closed.remove(&id);
+                    dir.queue_flows
+                        .insert(setup.name.clone(), builtin_flow_name(&setup.name));
+                }
                 Ok(())
             })
             .await?;
-        return Ok((AdminOutcome::Updated, outputs));
+        if !reopened {
+            return Ok((AdminOutcome::Updated, outputs));
+        }
+        if let Some(t) = telephony {
+            let name = setup.name.clone();
+            if let Ok(builtin) = builtin_flow(&name) {
+                t.calls_mut().flows_mut().add_flow(builtin);
+            }
+            t.queue_flows_mut()
+                .insert(name.clone(), builtin_flow_name(&name));
+        }
+        return Ok((AdminOutcome::Created, outputs));
     }
     if router.catalog().queue_count() >= MAX_QUEUES {
         return Err(AdminError::Conflict(format!(

@@ -70,7 +70,8 @@ pub(crate) async fn put_queue(
 }
 
 /// `DELETE /api/v1/queues/{name}`: closes an empty queue (204): no new contacts, its agents
-/// leave it, its flow goes; the name is free again after a restart.
+/// leave it, its flow goes; the client may `PUT` it again at once, another client may take
+/// the name after a restart.
 pub(crate) async fn delete_queue(
     State(app): State<App>,
     caller: Caller,
