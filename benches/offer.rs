@@ -10,7 +10,9 @@
 //! [`RING`]), the answer is bridged to the caller and recorded, wrap-up is zero. Every caller
 //! is a scripted emulator call to a number the dialplan parks for Switchboard; it hangs up
 //! [`TALK`] after the emulator received the `uuid_bridge` that connected it (or gives up after
-//! [`GIVE_UP`] unserved), and the agent becomes available again.
+//! [`GIVE_UP`] unserved), and the agent becomes available again. Ring and talk are short on
+//! purpose: they are the agents' and callers' share of a cycle, and the rate phase measures the
+//! center's share.
 //!
 //! Time to offer, per contact: t0 is when the contact entered the queue — the instant the
 //! controller routed it (`DurableRouter::enqueue`), as written to the store as the contact's
@@ -24,13 +26,24 @@
 //! Callers arrive evenly at [`PACED_RATE`] per second (the throughput target) for
 //! [`PACED_FOR`]; contacts queued in the first [`WARM_UP`] are not measured.
 //!
-//! Rate: callers arrive continuously, as fast as the center takes them — each millisecond the
-//! driver tops the emulator up to [`LIVE_CHANNELS`] channels (callers and agents' legs; a
-//! caller leaves only once served, so this is a closed loop that follows the center's pace),
-//! few enough that a free agent stays available and the bound is the center, not the agents.
-//! After [`WARM_UP`], the answered calls' records (CDRs with disposition `answered`: admitted,
-//! queued, offered, bridged, completed) written over [`RATE_WINDOW`] are counted, from the
-//! store, at the window's two ends.
+//! Rate (the `cycle` phase): a closed loop that keeps the center the bottleneck. Every
+//! [`TOP_UP`] the driver places one caller per two channels the emulator holds below
+//! [`LIVE_CHANNELS`] (callers and agents' legs; a caller and its agent's leg leave together
+//! when the caller hangs up), so a new caller arrives as soon as a cycle ends. A caller still
+//! waiting for its agent's leg counts one channel, so the switch may hold up to twice
+//! [`LIVE_CHANNELS`] (the average is printed): below its 1000 channels, so no caller is refused,
+//! and below [`AGENTS`], so an agent is free for every caller (shown by how many contacts
+//! waited for one: not offered in the pass that queued them). The bound that loop puts on the
+//! rate if the center took no time — [`LIVE_CHANNELS`]` / 2` callers, each for
+//! [`RING`]` + `[`TALK`] — is printed beside the result, which must stay far below it; so are
+//! the answered calls' mean wait (arrival to answer) and talk (answer to end) as the center
+//! recorded them, which show the center's share of a cycle. The phase runs [`WARM_UP`], then
+//! [`RATE_WINDOW`]; once every call is over, the rate is the number of answered calls' records
+//! (CDRs with disposition `answered`: admitted, queued, offered, bridged, completed) whose call
+//! ended inside the window, read from the store, divided by the window's length.
+//!
+//! `OFFER_DUMP=<file>` writes every command the switch received (`<micros> <command>`), and
+//! `RUST_LOG=switchboard=info` shows what the center does.
 //!
 //! Ends with one line:
 //! `offer: time_to_offer_p50_ms=… time_to_offer_p99_ms=… contacts_per_s=…`
@@ -56,14 +69,14 @@ use switchboard::media::freeswitch::codec::Command;
 use switchboard::media::freeswitch::{FreeswitchConfig, FreeswitchHandler};
 use switchboard::media::{CONTACT_VARIABLE, HandlerId, LegId, MediaHandler, OriginateTarget};
 use switchboard::model::{ContactId, ContactState, Disposition, Timestamp};
-use switchboard::store::{CdrFilter, MAX_LIST_LIMIT, Store};
+use switchboard::store::{CdrFilter, MAX_LIST_LIMIT, NewCdr, Store};
 
-/// Agents in queue `sales`.
-const AGENTS: usize = 400;
+/// Agents in queue `sales`: more than the callers either phase has in the center at once.
+const AGENTS: usize = 1000;
 /// How long an agent's softphone rings before it answers.
-const RING: Duration = Duration::from_millis(20);
+const RING: Duration = Duration::from_millis(5);
 /// Each caller hangs up this long after being bridged to its agent.
-const TALK: Duration = Duration::from_millis(100);
+const TALK: Duration = Duration::from_millis(20);
 /// A caller not served this long after arriving hangs up.
 const GIVE_UP: Duration = Duration::from_secs(20);
 /// Arrivals per second while time to offer is measured.
@@ -74,11 +87,12 @@ const PACED_FOR: Duration = Duration::from_secs(5);
 const WARM_UP: Duration = Duration::from_secs(1);
 /// The steady window over which the rate is counted.
 const RATE_WINDOW: Duration = Duration::from_secs(6);
-/// Channels (callers and agents' legs) the rate phase keeps on the emulator: few enough that
-/// an agent is free for every caller, many enough to keep the center busy.
+/// Channels (callers and agents' legs) the rate phase tops the emulator up to: enough callers
+/// that the center always has work (see the bound printed beside the rate), few enough that an
+/// agent is free for every caller (up to twice this many channels are live, see the module doc).
 const LIVE_CHANNELS: usize = 300;
-/// Calls the rate phase places per millisecond at most.
-const BURST: usize = 8;
+/// How often the rate phase tops the emulator up.
+const TOP_UP: Duration = Duration::from_millis(1);
 /// The event socket password.
 const PASSWORD: &str = "ClueCon";
 
@@ -287,53 +301,98 @@ async fn paced(center: &Center, next: &mut u64) -> anyhow::Result<(Timestamp, Ti
     Ok((from.unwrap_or(to), to, refused))
 }
 
-/// Answered calls' records so far.
-async fn answered(store: &Store) -> anyhow::Result<usize> {
+/// Answered calls' records whose call ended in `[from, to)` (all of them without bounds).
+async fn answered(
+    store: &Store,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> anyhow::Result<Vec<NewCdr>> {
     let mut filter = CdrFilter {
+        from,
+        to,
         disposition: Some(Disposition::Answered),
         limit: Some(MAX_LIST_LIMIT),
         ..CdrFilter::default()
     };
-    let mut n = 0;
+    let mut all = Vec::new();
     loop {
         let page = store.cdrs("acme", &filter).await?;
-        n += page.cdrs.len();
+        all.extend(page.cdrs.into_iter().map(|cdr| cdr.record));
         match page.next {
             Some(next) => filter.after = Some(next),
-            None => return Ok(n),
+            None => return Ok(all),
         }
     }
 }
 
-/// Callers arrive as fast as the center takes them; returns answered calls per second over
-/// the steady window, and how many callers were placed.
-async fn saturated(center: &Center, next: &mut u64) -> anyhow::Result<(f64, u64)> {
+/// What the rate phase saw.
+struct Cycle {
+    /// Callers placed in the phase.
+    placed: u64,
+    /// Callers the switch refused (it was full).
+    refused: u64,
+    /// The answered calls that ended in the window.
+    done: Vec<NewCdr>,
+    /// The window's length.
+    window: Duration,
+    /// Channels live on the emulator during the window, on average.
+    mean_live: f64,
+}
+
+/// The closed loop: every [`TOP_UP`], one caller is placed per two channels the emulator holds
+/// below [`LIVE_CHANNELS`]; after [`WARM_UP`], the answered calls that end over [`RATE_WINDOW`]
+/// are counted once every call is over.
+async fn cycle(center: &Center, next: &mut u64) -> anyhow::Result<Cycle> {
     let first = *next;
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut tick = tokio::time::interval(TOP_UP);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let begun = Instant::now();
-    let mut window: Option<(Instant, usize)> = None;
-    let rate = loop {
+    let mut window: Option<(Instant, Timestamp)> = None;
+    let (mut live_sum, mut live_samples) = (0usize, 0usize);
+    let mut refused = 0;
+    let (from, to, length) = loop {
         tick.tick().await;
         let live = center.emu.channels().len();
-        let room = LIVE_CHANNELS.saturating_sub(live) / 2;
-        for _ in 0..room.min(BURST) {
+        // Each caller brings its agent's leg: two channels.
+        for _ in 0..LIVE_CHANNELS.saturating_sub(live) / 2 {
             *next += 1;
-            center.emu.place_call(&caller(*next))?;
+            if center.emu.place_call(&caller(*next)).is_err() {
+                refused += 1;
+            }
         }
         match window {
-            None if begun.elapsed() >= WARM_UP => {
-                window = Some((Instant::now(), answered(&center.store).await?));
+            None if begun.elapsed() >= WARM_UP => window = Some((Instant::now(), Timestamp::now())),
+            Some((at, from)) => {
+                live_sum += live;
+                live_samples += 1;
+                if at.elapsed() >= RATE_WINDOW {
+                    break (from, Timestamp::now(), at.elapsed());
+                }
             }
-            Some((at, count)) if at.elapsed() >= RATE_WINDOW => {
-                let now_count = answered(&center.store).await?;
-                break (now_count - count) as f64 / at.elapsed().as_secs_f64();
-            }
-            _ => {}
+            None => {}
         }
     };
     drained(&center.emu, Duration::from_secs(30)).await?;
-    Ok((rate, *next - first))
+    Ok(Cycle {
+        placed: *next - first,
+        refused,
+        done: answered(&center.store, Some(from), Some(to)).await?,
+        window: length,
+        mean_live: live_sum as f64 / live_samples.max(1) as f64,
+    })
+}
+
+/// How many of `contacts` waited for an agent (were not offered in the pass that queued them).
+async fn waited_for_agent(store: &Store, contacts: &[ContactId]) -> anyhow::Result<usize> {
+    let mut waited = 0;
+    for &contact in contacts {
+        let events = store.contact_events(contact).await?;
+        let first = |state: ContactState| events.iter().find(|e| e.state == state).map(|e| e.at);
+        if first(ContactState::Queued) != first(ContactState::Offered) {
+            waited += 1;
+        }
+    }
+    Ok(waited)
 }
 
 /// The contact a command offers (an originate carrying its id, or a bridge of its leg).
@@ -425,22 +484,12 @@ async fn run() -> anyhow::Result<()> {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()))
         .try_init();
     let center = start().await?;
-    if std::env::var_os("OFFER_STORE_PROBE").is_some() {
-        let begun = Instant::now();
-        for _ in 0..2000 {
-            center.store.contact_events(ContactId(1)).await?;
-        }
-        println!(
-            "store probe: {:.1} us per read",
-            begun.elapsed().as_secs_f64() * 1e6 / 2000.0
-        );
-    }
     let mut next = 0u64;
 
     let (from, to, refused) = paced(&center, &mut next).await?;
     let received = std::mem::take(&mut *center.received.lock().unwrap_or_else(|p| p.into_inner()));
     let (samples, waited) = times_to_offer(&center.store, &received, from, to).await?;
-    let paced_answered = answered(&center.store).await?;
+    let paced_answered = answered(&center.store, None, None).await?.len();
     println!(
         "paced: {next} callers at {PACED_RATE}/s ({refused} refused: the switch was full), {paced_answered} answered; {} offers measured, {waited} waited for an agent; max {:.2} ms",
         samples.len(),
@@ -450,7 +499,7 @@ async fn run() -> anyhow::Result<()> {
         bail!("no contact was offered");
     }
 
-    let (rate, placed) = match saturated(&center, &mut next).await {
+    let cycled = match cycle(&center, &mut next).await {
         Ok(done) => done,
         Err(e) => {
             // What Switchboard told the switch about the calls left behind.
@@ -469,14 +518,30 @@ async fn run() -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let total = answered(&center.store).await?;
     let unobserved = center.emu.unobserved_commands();
     if unobserved > 0 {
         bail!("{unobserved} commands were not observed: the times to offer would be incomplete");
     }
+    let done = cycled.done.len();
+    if done == 0 {
+        bail!("no call completed in the rate window");
+    }
+    let rate = done as f64 / cycled.window.as_secs_f64();
+    let contacts: Vec<ContactId> = cycled.done.iter().map(|cdr| cdr.contact).collect();
+    let cycle_waited = waited_for_agent(&center.store, &contacts).await?;
+    let mean_ms = |ms: fn(&NewCdr) -> u64| {
+        cycled.done.iter().map(|cdr| ms(cdr) as f64).sum::<f64>() / done as f64
+    };
+    // What the loop allows if the center took no time: every caller for ring and talk only.
+    let bound = (LIVE_CHANNELS / 2) as f64 / (RING + TALK).as_secs_f64();
     println!(
-        "saturated: {placed} callers placed, {} answered in all",
-        total - paced_answered
+        "cycle: {} callers placed ({} refused), {done} answered calls ended in {:.1} s ({cycle_waited} waited for an agent); {:.0} channels live on average; mean wait {:.1} ms, talk {:.1} ms; the loop's bound {bound:.0}/s",
+        cycled.placed,
+        cycled.refused,
+        cycled.window.as_secs_f64(),
+        cycled.mean_live,
+        mean_ms(|cdr| cdr.wait_ms),
+        mean_ms(|cdr| cdr.talk_ms),
     );
     println!(
         "offer: time_to_offer_p50_ms={:.2} time_to_offer_p99_ms={:.2} contacts_per_s={:.0}",
