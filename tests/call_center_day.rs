@@ -27,9 +27,7 @@ use switchboard::agents::StayOnLine;
 use switchboard::controller::telephony::AgentNotice;
 use switchboard::controller::{AgentAction, ContactAction, Controller, HangupOutcome};
 use switchboard::emulator::{asterisk, freeswitch};
-use switchboard::media::asterisk::{AsteriskConfig, AsteriskHandler, BackoffPolicy, Credentials};
-use switchboard::media::freeswitch::{FreeswitchConfig, FreeswitchHandler};
-use switchboard::media::{HandlerId, MediaHandler};
+use switchboard::media::HandlerId;
 use switchboard::model::{ContactId, ContactState, Disposition, MediaType, Timestamp};
 use switchboard::store::{Cdr, Store, StoredContact};
 use tokio::sync::broadcast;
@@ -152,25 +150,7 @@ async fn a_day_on_both_switches(url: String) {
         let fs_addr = fs.local_addr().to_string();
         let ari_url = ast.base_url();
         center::controller_with_flow(store.clone(), &config, FLOW, &lines, move |events| {
-            let mut esl = FreeswitchConfig::new(&fs_addr, "ClueCon");
-            esl.backoff = fast_backoff();
-            let fs_handler =
-                FreeswitchHandler::start(FREESWITCH, esl, events.clone()).expect("ESL starts");
-            let mut ari = AsteriskConfig::new(
-                ASTERISK,
-                &ari_url,
-                "cc",
-                Credentials::Basic {
-                    user: "cc".into(),
-                    password: center::PASSWORD.into(),
-                },
-            );
-            ari.backoff = fast_backoff();
-            let ast_handler = AsteriskHandler::start(ari, events).expect("ARI starts");
-            vec![
-                (Arc::new(fs_handler) as Arc<dyn MediaHandler>, 1.0),
-                (Arc::new(ast_handler) as Arc<dyn MediaHandler>, 1.0),
-            ]
+            center::both_switches(&fs_addr, &ari_url, events)
         })
         .await
     };
@@ -607,13 +587,6 @@ fn patience(rng: &mut StdRng) -> u64 {
         rng.random_range(10..40)
     } else {
         rng.random_range(90..240)
-    }
-}
-
-fn fast_backoff() -> BackoffPolicy {
-    BackoffPolicy {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(400),
     }
 }
 

@@ -14,16 +14,13 @@ mod center;
 mod harness;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard::agents::StayOnLine;
 use switchboard::controller::telephony::AgentNotice;
 use switchboard::controller::{AgentAction, Controller};
 use switchboard::emulator::{asterisk, freeswitch};
-use switchboard::media::asterisk::{AsteriskConfig, AsteriskHandler, BackoffPolicy, Credentials};
-use switchboard::media::freeswitch::{FreeswitchConfig, FreeswitchHandler};
-use switchboard::media::{HandlerId, MediaHandler};
+use switchboard::media::HandlerId;
 use switchboard::model::Disposition;
 use switchboard::store::{Cdr, Store};
 use tokio::sync::broadcast;
@@ -112,25 +109,7 @@ async fn a_dead_switch_loses_only_its_own_calls(url: String) {
         let fs_addr = fs_addr.to_string();
         let ari_url = ast.base_url();
         center::controller_with_handlers(store.clone(), CENTER, &LINES, move |events| {
-            let mut esl = FreeswitchConfig::new(&fs_addr, "ClueCon");
-            esl.backoff = fast_backoff();
-            let fs_handler =
-                FreeswitchHandler::start(FREESWITCH, esl, events.clone()).expect("ESL starts");
-            let mut ari = AsteriskConfig::new(
-                ASTERISK,
-                &ari_url,
-                "cc",
-                Credentials::Basic {
-                    user: "cc".into(),
-                    password: center::PASSWORD.into(),
-                },
-            );
-            ari.backoff = fast_backoff();
-            let ast_handler = AsteriskHandler::start(ari, events).expect("ARI starts");
-            vec![
-                (Arc::new(fs_handler) as Arc<dyn MediaHandler>, 1.0),
-                (Arc::new(ast_handler) as Arc<dyn MediaHandler>, 1.0),
-            ]
+            center::both_switches(&fs_addr, &ari_url, events)
         })
         .await
     };
@@ -262,13 +241,6 @@ async fn a_dead_switch_loses_only_its_own_calls(url: String) {
         "{:?}",
         fs.channels()
     );
-}
-
-fn fast_backoff() -> BackoffPolicy {
-    BackoffPolicy {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(400),
-    }
 }
 
 async fn start_freeswitch(listen: SocketAddr) -> freeswitch::Emulator {

@@ -219,3 +219,36 @@ pub async fn records(store: &Store, n: usize, limit: Duration) -> Vec<Cdr> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The FreeSWITCH (handler#1, ESL at `fs_addr`, password `ClueCon`) and the Asterisk
+/// (handler#2, ARI at `ari_url`, user `cc`) of a center that drives both, reconnecting within
+/// 50–400 ms: for [`controller_with_handlers`] and [`controller_with_flow`].
+pub fn both_switches(
+    fs_addr: &str,
+    ari_url: &str,
+    events: mpsc::Sender<HandlerEvent>,
+) -> Vec<(Arc<dyn MediaHandler>, f64)> {
+    use switchboard::media::freeswitch::{FreeswitchConfig, FreeswitchHandler};
+    let backoff = BackoffPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+    };
+    let mut esl = FreeswitchConfig::new(fs_addr, "ClueCon");
+    esl.backoff = backoff;
+    let fs = FreeswitchHandler::start(HandlerId(1), esl, events.clone()).expect("ESL starts");
+    let mut ari = AsteriskConfig::new(
+        HandlerId(2),
+        ari_url,
+        "cc",
+        Credentials::Basic {
+            user: "cc".into(),
+            password: PASSWORD.into(),
+        },
+    );
+    ari.backoff = backoff;
+    let ast = AsteriskHandler::start(ari, events).expect("ARI starts");
+    vec![
+        (Arc::new(fs) as Arc<dyn MediaHandler>, 1.0),
+        (Arc::new(ast) as Arc<dyn MediaHandler>, 1.0),
+    ]
+}
