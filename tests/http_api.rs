@@ -22,6 +22,7 @@ min_level = 5
 name = "ana"
 tenant = "acme"
 attributes = { language = ["es", "en"] }
+slots = { voice = 1, chat = 2, email = 1 }
 queues = [{ queue = "support", position = 1 }]
 
 [[agents]]
@@ -247,4 +248,64 @@ async fn an_agent_accepts_and_hangs_up_through_its_own_routes() {
         .post("/api/v1/agents/ana/hangup", json!({"contact": id}))
         .await;
     assert_eq!(status, 404, "the contact is over: {body}");
+}
+
+#[tokio::test]
+async fn chats_and_emails_leave_a_record_when_they_end() {
+    let server = Server::start().await;
+    let (status, _) = server.post("/api/v1/agents/ana/login", json!({})).await;
+    assert_eq!(status, 200);
+
+    // A chat Ana serves.
+    let (status, body) = server
+        .post(
+            "/api/v1/contacts",
+            json!({"queue": "support", "media": "chat",
+                   "attributes": {"language": "en", "from": "ana.customer@example.com"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let chat = body["id"].as_u64().expect("an id");
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/contacts/{chat}/accept"),
+            json!({"agent": "ana"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post(&format!("/api/v1/contacts/{chat}/complete"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The record is there as soon as the API said it ended.
+    let (status, text) = server.get(&format!("/api/v1/cdrs/{chat}")).await;
+    assert_eq!(status, 200, "{text}");
+    let cdr: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(cdr["media"], "chat", "{cdr}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    assert_eq!(cdr["agent"], "ana", "{cdr}");
+    assert_eq!(cdr["queue"], "support", "{cdr}");
+    assert_eq!(cdr["caller"], "ana.customer@example.com", "{cdr}");
+
+    // An email its sender withdrew before anyone took it.
+    let (_, _) = server.post("/api/v1/agents/ana/logout", json!({})).await;
+    let (status, body) = server
+        .post(
+            "/api/v1/contacts",
+            json!({"queue": "support", "media": "email", "attributes": {"language": "en"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let email = body["id"].as_u64().expect("an id");
+    let (status, body) = server
+        .post(&format!("/api/v1/contacts/{email}/abandon"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, text) = server.get(&format!("/api/v1/cdrs/{email}")).await;
+    assert_eq!(status, 200, "{text}");
+    let cdr: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(cdr["media"], "email", "{cdr}");
+    assert_eq!(cdr["disposition"], "abandoned", "{cdr}");
+    assert_eq!(cdr["agent"], Value::Null, "{cdr}");
 }

@@ -15,9 +15,10 @@ use crate::routing::setup::CriterionSetup;
 use crate::routing::{
     Catalog, ContactSetup, ContactSpec, Output, OverflowTarget, Router, RouterError, SetupError,
 };
-use crate::store::{NewContact, Store, StoreError, StoredContact, Transition};
+use crate::store::{NewCdr, NewContact, Store, StoreError, StoredContact, Transition};
 
 use super::admin::{self, Directory};
+use super::contact_records::ContactRecords;
 
 /// How far back customer affinity is rebuilt after a restart.
 pub const AFFINITY_MEMORY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -107,6 +108,8 @@ pub struct DurableRouter {
     attributes: FxHashMap<ContactId, BTreeMap<String, String>>,
     /// Every agent's definition, and what administrators changed over the API.
     directory: Directory,
+    /// The records of contacts that are not calls, made as they end.
+    records: ContactRecords,
 }
 
 impl DurableRouter {
@@ -146,6 +149,7 @@ impl DurableRouter {
             unreported: Vec::new(),
             attributes: FxHashMap::default(),
             directory,
+            records: ContactRecords::default(),
         };
         let rebuilt = this.rebuild(now).await?;
         Ok((this, rebuilt))
@@ -214,14 +218,26 @@ impl DurableRouter {
                 .and_then(|name| self.catalog.agent_id(name))
                 .ok_or_else(|| format!("agent {:?} is not configured", stored.agent))?;
             let since = stored.connected_at.unwrap_or(stored.updated_at);
-            self.router
-                .restore_connected(now, spec, agent, since)
-                .map_err(|e| e.to_string())?;
+            let follow = !ContactRecords::belongs_to_calls(spec.media);
+            if follow {
+                self.records.follow(&spec, &setup.attributes, &self.catalog);
+                self.records.connected_since(spec.id, agent, since);
+            }
+            if let Err(error) = self.router.restore_connected(now, spec, agent, since) {
+                self.records.forget(stored.id);
+                return Err(error.to_string());
+            }
             self.states.insert(stored.id, ContactState::Connected);
             self.attributes.insert(stored.id, setup.attributes);
             return Ok(true);
         }
-        self.router.arrive(now, spec).map_err(|e| e.to_string())?;
+        if !ContactRecords::belongs_to_calls(spec.media) {
+            self.records.follow(&spec, &setup.attributes, &self.catalog);
+        }
+        if let Err(error) = self.router.arrive(now, spec) {
+            self.records.forget(stored.id);
+            return Err(error.to_string());
+        }
         self.states.insert(stored.id, ContactState::Queued);
         self.attributes.insert(stored.id, setup.attributes);
         if stored.state == ContactState::Offered {
@@ -303,9 +319,15 @@ impl DurableRouter {
         spec.id = id;
         self.states.insert(id, ContactState::Queued);
         self.attributes.insert(id, setup.attributes.clone());
+        // Voicemails are the calls side's to record; every other contact arriving here is not
+        // a call (calls are registered, then enqueued).
+        if setup.media != MediaType::Voicemail {
+            self.records.follow(&spec, &setup.attributes, &self.catalog);
+        }
         if let Err(error) = self.router.arrive(now, spec) {
             self.states.remove(&id);
             self.attributes.remove(&id);
+            self.records.forget(id);
             let mut end = Transition::new(id, ContactState::Overflowed, now);
             end.detail = Some(format!("refused by the router: {error}"));
             self.store.record(&[end]).await?;
@@ -576,6 +598,11 @@ impl DurableRouter {
         Ok(())
     }
 
+    /// The records of contacts that are not calls and ended since the last call (to write).
+    pub fn take_ended_records(&mut self) -> Vec<NewCdr> {
+        self.records.take_ended()
+    }
+
     /// Outputs that a caller can still collect after a store failure was repaired.
     pub fn take_unreported(&mut self) -> Vec<Output> {
         if self.unwritten.is_empty() {
@@ -588,6 +615,7 @@ impl DurableRouter {
     fn collect(&mut self) {
         let outputs: Vec<Output> = self.router.drain_outputs().collect();
         for output in &outputs {
+            self.records.observe(output, &self.catalog);
             if let Some(transition) = self.transition(output) {
                 self.unwritten.push(transition);
             }

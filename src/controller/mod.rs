@@ -5,7 +5,9 @@
 
 pub mod admin;
 pub mod calls;
+pub mod contact_records;
 mod durable_router;
+pub mod record_writer;
 pub mod telephony;
 
 pub use admin::{
@@ -24,6 +26,7 @@ use crate::agents::AgentState;
 use crate::model::{AgentId, ContactId, MediaType, Priority, Timestamp};
 use crate::routing::{ContactSetup, Output};
 use crate::store::AgentStateChange;
+use record_writer::RecordWriter;
 
 /// Commands queued before senders wait (backpressure, not unbounded memory).
 pub const COMMAND_QUEUE: usize = 1024;
@@ -236,7 +239,8 @@ impl Controller {
         let (published, outputs) = watch::channel(0);
         let (names, catalog) = watch::channel(Arc::new(admin::view(&router)));
         let channels = Published { published, names };
-        let handle = tokio::spawn(run(router, None, inbox, channels));
+        let records = RecordWriter::start(router.store().clone());
+        let handle = tokio::spawn(run(router, None, inbox, channels, records));
         (
             Controller {
                 commands,
@@ -259,9 +263,10 @@ impl Controller {
         let (names, catalog) = watch::channel(Arc::new(admin::view(&router)));
         let channels = Published { published, names };
         admin::prepare_calls(&router, &mut setup, Timestamp::now());
-        let side = telephony::Telephony::start(setup);
+        let records = RecordWriter::start(router.store().clone());
+        let side = telephony::Telephony::start(setup, records.clone());
         let notices = Some(side.0.notices());
-        let handle = tokio::spawn(run(router, Some(side), inbox, channels));
+        let handle = tokio::spawn(run(router, Some(side), inbox, channels, records));
         (
             Controller {
                 commands,
@@ -389,6 +394,7 @@ async fn run(
     )>,
     mut inbox: mpsc::Receiver<Command>,
     channels: Published,
+    mut records: RecordWriter,
 ) {
     let mut produced = 0u64;
     let mut presence = Presence::default();
@@ -446,8 +452,15 @@ async fn run(
                     telephony,
                     presence: &mut presence,
                     names: &channels.names,
+                    records: &mut records,
+                    replies: Vec::new(),
                 };
-                Ok(task.handle(now, command).await)
+                let outputs = task.handle(now, command).await;
+                task.written().await;
+                for reply in task.replies {
+                    reply();
+                }
+                Ok(outputs)
             }
             (Input::Handler(event), Some(t)) => {
                 t.handler_event(&mut router, event).await;
@@ -459,6 +472,9 @@ async fn run(
             }
             (Input::Handler(_) | Input::Feedback(_), None) => Ok(0),
         };
+        for cdr in router.take_ended_records() {
+            records.cdr(cdr).await;
+        }
         match outputs {
             Ok(0) => {}
             Ok(count) => {
@@ -470,6 +486,11 @@ async fn run(
             }
         }
     }
+    // A clean stop loses no record: what was handed over is written before the task ends.
+    if let Some((t, _, _)) = side.as_mut() {
+        t.records_written().await;
+    }
+    records.written().await;
     tracing::info!("controller stopped");
 }
 
@@ -482,12 +503,10 @@ enum Input {
 }
 
 /// Agents' states where there is no calls side (its agent manager keeps them otherwise): what
-/// the API's agent actions make of them, stamped and stored.
+/// the API's agent actions make of them, stamped and handed to the record writer.
 #[derive(Default)]
 struct Presence {
     states: BTreeMap<AgentId, (AgentState, Timestamp, Option<String>)>,
-    /// Changes the store did not take yet (bounded; the oldest go first).
-    unstored: Vec<AgentStateChange>,
 }
 
 impl Presence {
@@ -523,10 +542,11 @@ impl Presence {
         }
     }
 
-    /// Records `agent`'s move to `state` at `now`, if it is one, and stores what is waiting.
+    /// Records `agent`'s move to `state` at `now`, if it is one.
     async fn enter(
         &mut self,
         router: &DurableRouter,
+        records: &mut RecordWriter,
         now: Timestamp,
         agent: AgentId,
         state: AgentState,
@@ -535,29 +555,38 @@ impl Presence {
         let Some(tenant) = router.directory().agent(agent).map(|a| a.tenant.clone()) else {
             return;
         };
-        self.record(router, now, agent, tenant, state, reason).await;
+        self.record(router, records, now, (agent, tenant), state, reason)
+            .await;
     }
 
     /// Records `agent` (of client `tenant`) leaving because it was deleted, if it was in.
     async fn deleted(
         &mut self,
         router: &DurableRouter,
+        records: &mut RecordWriter,
         now: Timestamp,
         agent: AgentId,
         tenant: String,
     ) {
         let reason = Some(admin::DELETED_REASON.to_owned());
-        self.record(router, now, agent, tenant, AgentState::LoggedOut, reason)
-            .await;
+        self.record(
+            router,
+            records,
+            now,
+            (agent, tenant),
+            AgentState::LoggedOut,
+            reason,
+        )
+        .await;
         self.states.remove(&agent);
     }
 
     async fn record(
         &mut self,
         router: &DurableRouter,
+        records: &mut RecordWriter,
         now: Timestamp,
-        agent: AgentId,
-        tenant: String,
+        (agent, tenant): (AgentId, String),
         state: AgentState,
         reason: Option<String>,
     ) {
@@ -568,36 +597,15 @@ impl Presence {
         if same {
             return;
         }
-        self.unstored.push(AgentStateChange {
+        let change = AgentStateChange {
             tenant,
             agent: router.catalog().agent_name(agent).to_owned(),
             state,
             reason: reason.clone(),
             at: now,
-        });
+        };
         self.states.insert(agent, (state, now, reason));
-        match router.store().record_agent_states(&self.unstored).await {
-            Ok(()) => self.unstored.clear(),
-            Err(error @ crate::store::StoreError::Invalid { .. }) => {
-                // Retrying a batch the store refuses would block every later change.
-                tracing::error!(%error, "agent states refused by the store; dropped");
-                self.unstored.clear();
-            }
-            Err(error) => {
-                tracing::error!(%error, "agent states not stored yet; retrying with the next");
-                let excess = self
-                    .unstored
-                    .len()
-                    .saturating_sub(telephony::MAX_UNSTORED_STATES);
-                if excess > 0 {
-                    self.unstored.drain(..excess);
-                    tracing::error!(
-                        lost = excess,
-                        "agent state changes dropped: the store is down"
-                    );
-                }
-            }
-        }
+        records.agent_states(vec![change]).await;
     }
 }
 
@@ -607,9 +615,24 @@ struct Task<'a> {
     telephony: Option<&'a mut telephony::Telephony>,
     presence: &'a mut Presence,
     names: &'a watch::Sender<Arc<CatalogView>>,
+    records: &'a mut RecordWriter,
+    /// Replies held until what the command caused is written.
+    replies: Vec<Answer>,
 }
 
 impl Task<'_> {
+    /// Waits until what the command caused is in the store (records, agent states), so that
+    /// its caller, answered after this, can read it back.
+    async fn written(&mut self) {
+        for cdr in self.router.take_ended_records() {
+            self.records.cdr(cdr).await;
+        }
+        if let Some(t) = self.telephony.as_deref_mut() {
+            t.records_written().await;
+        }
+        self.records.written().await;
+    }
+
     async fn handle(&mut self, now: Timestamp, command: Command) -> usize {
         let router = &mut *self.router;
         let outputs = match command {
@@ -620,7 +643,7 @@ impl Task<'_> {
                     .map(|(_, outputs)| outputs.clone())
                     .unwrap_or_default();
                 log_outputs(router, &outputs);
-                let _ = reply.send(result);
+                self.replies.push(answer(reply, result));
                 outputs
             }
             Command::Contact(contact, action, reply) => {
@@ -635,7 +658,7 @@ impl Task<'_> {
                     ContactAction::Callback => router.request_callback(now, contact).await,
                 }
                 .map_err(CommandError::from);
-                finish(router, result, reply)
+                finish(router, result, reply, &mut self.replies)
             }
             Command::Agent(agent, action, reply) => {
                 if let Some(t) = self.telephony.as_deref_mut() {
@@ -644,7 +667,7 @@ impl Task<'_> {
                         Some(id) => t.agent(router, id, action).await.map(|()| Vec::new()),
                         None => Err(CommandError::NotFound(format!("no agent named {agent:?}"))),
                     };
-                    let _ = reply.send(result);
+                    self.replies.push(answer(reply, result));
                     return 1;
                 }
                 let result = match &action {
@@ -669,10 +692,12 @@ impl Task<'_> {
                         .get(&id)
                         .map_or(AgentState::LoggedOut, |(s, _, _)| *s);
                     if let Some((state, reason)) = Presence::next(current, &action) {
-                        self.presence.enter(router, now, id, state, reason).await;
+                        self.presence
+                            .enter(router, self.records, now, id, state, reason)
+                            .await;
                     }
                 }
-                finish(router, result, reply)
+                finish(router, result, reply, &mut self.replies)
             }
             Command::Hangup(contact, agent, reply) => {
                 let on_switch = match (
@@ -684,7 +709,8 @@ impl Task<'_> {
                 };
                 match on_switch {
                     Ok(true) => {
-                        let _ = reply.send(Ok(HangupOutcome::OnTheSwitch));
+                        self.replies
+                            .push(answer(reply, Ok(HangupOutcome::OnTheSwitch)));
                         return 1;
                     }
                     Ok(false) => {
@@ -695,11 +721,12 @@ impl Task<'_> {
                             .map_err(CommandError::from);
                         let outputs = result.as_ref().cloned().unwrap_or_default();
                         log_outputs(router, &outputs);
-                        let _ = reply.send(result.map(HangupOutcome::Completed));
+                        self.replies
+                            .push(answer(reply, result.map(HangupOutcome::Completed)));
                         outputs
                     }
                     Err(error) => {
-                        let _ = reply.send(Err(error));
+                        self.replies.push(answer(reply, Err(error)));
                         return 0;
                     }
                 }
@@ -719,21 +746,24 @@ impl Task<'_> {
                         if let (Some((agent, tenant)), None) = (deleted, self.telephony.as_deref())
                         {
                             // Without the calls side, the deleted agent's logout is stored here.
-                            self.presence.deleted(router, now, agent, tenant).await;
+                            self.presence
+                                .deleted(router, self.records, now, agent, tenant)
+                                .await;
                         }
                         log_outputs(router, &outputs);
-                        let _ = reply.send(Ok(outcome));
+                        self.replies.push(answer(reply, Ok(outcome)));
                         outputs
                     }
                     Err(error) => {
                         tracing::warn!(%error, "administrator's change refused");
-                        let _ = reply.send(Err(error.into()));
+                        self.replies.push(answer(reply, Err(error.into())));
                         Vec::new()
                     }
                 }
             }
             Command::Definitions(tenant, reply) => {
-                let _ = reply.send(admin::definitions(router, &tenant));
+                self.replies
+                    .push(answer(reply, admin::definitions(router, &tenant)));
                 return 0;
             }
             Command::Explain(contact, reply) => {
@@ -742,20 +772,21 @@ impl Task<'_> {
                     .explain(now, contact)
                     .map(|e| e.render(router.catalog()))
                     .map_err(|e| CommandError::NotFound(e.render(router.catalog())));
-                let _ = reply.send(result);
+                self.replies.push(answer(reply, result));
                 Vec::new()
             }
             Command::Queues(reply) => {
-                let _ = reply.send(queue_views(router, now));
+                self.replies.push(answer(reply, queue_views(router, now)));
                 Vec::new()
             }
             Command::Agents(reply) => {
                 let views = agent_views(router, self.telephony.as_deref(), self.presence);
-                let _ = reply.send(views);
+                self.replies.push(answer(reply, views));
                 return 0;
             }
             Command::ContactInfo(contact, reply) => {
-                let _ = reply.send(contact_view(router, contact));
+                self.replies
+                    .push(answer(reply, contact_view(router, contact)));
                 return 0;
             }
             Command::Contacts(tenant, limit, reply) => {
@@ -767,7 +798,7 @@ impl Task<'_> {
                     .collect();
                 views.sort_by_key(|v| v.id);
                 views.truncate(limit);
-                let _ = reply.send(views);
+                self.replies.push(answer(reply, views));
                 return 0;
             }
         };
@@ -782,11 +813,20 @@ fn finish(
     router: &DurableRouter,
     result: Reply<Vec<Output>>,
     reply: oneshot::Sender<Reply<Vec<Output>>>,
+    replies: &mut Vec<Answer>,
 ) -> Vec<Output> {
     let outputs = result.as_ref().cloned().unwrap_or_default();
     log_outputs(router, &outputs);
-    let _ = reply.send(result);
+    replies.push(answer(reply, result));
     outputs
+}
+
+/// A reply to send once what its command caused is written.
+type Answer = Box<dyn FnOnce() + Send>;
+
+fn answer<T: Send + 'static>(reply: oneshot::Sender<T>, value: T) -> Answer {
+    // A caller that stopped waiting is fine.
+    Box::new(move || drop(reply.send(value)))
 }
 
 fn log_outputs(router: &DurableRouter, outputs: &[Output]) {

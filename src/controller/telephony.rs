@@ -31,6 +31,7 @@ use super::DurableRouter;
 use super::calls::{
     AGENT_LEG_PREFIX, Adoption, AgentStep, CallAction, CallRecord, Calls, InboundCall, RouterStep,
 };
+use super::record_writer::RecordWriter;
 
 /// Commands waiting for one handler before the controller waits (backpressure).
 pub const HANDLER_QUEUE: usize = 4096;
@@ -38,9 +39,6 @@ pub const HANDLER_QUEUE: usize = 4096;
 /// Commands one handler's worker holds at once, running or waiting for an earlier one on the
 /// same legs; the rest wait in its queue.
 pub const HANDLER_IN_FLIGHT: usize = 64;
-
-/// Agent state changes kept while the store is down before the oldest are dropped.
-pub const MAX_UNSTORED_STATES: usize = 10_000;
 
 /// Notices kept for slow portal readers; a reader that falls further behind is told it lagged.
 pub const NOTICE_BACKLOG: usize = 1024;
@@ -164,8 +162,10 @@ pub struct Telephony {
     pool: HandlerPool,
     numbers: BTreeMap<String, String>,
     queue_flows: BTreeMap<String, String>,
-    /// Agents' state changes not yet stored.
+    /// Agents' state changes of the current drain, not yet handed to the writer.
     agent_changes: Vec<AgentStateChange>,
+    /// Writes call records and agent state changes off the controller's path.
+    records: RecordWriter,
     notices: broadcast::Sender<AgentNotice>,
     /// Handlers that reported what exists on them since the start.
     resynced: std::collections::BTreeSet<HandlerId>,
@@ -178,6 +178,7 @@ impl Telephony {
     /// listens on (handler events, worker feedback).
     pub fn start(
         setup: TelephonySetup,
+        records: RecordWriter,
     ) -> (
         Telephony,
         mpsc::Receiver<HandlerEvent>,
@@ -204,11 +205,17 @@ impl Telephony {
             numbers: setup.numbers,
             queue_flows: setup.queue_flows,
             agent_changes: Vec::new(),
+            records,
             notices: broadcast::channel(NOTICE_BACKLOG).0,
             resynced: Default::default(),
             swept: false,
         };
         (telephony, setup.events, feedback_rx)
+    }
+
+    /// Waits until the records and agent states this side handed over are in the store.
+    pub(crate) async fn records_written(&mut self) {
+        self.records.written().await;
     }
 
     /// Portal notices from now on.
@@ -789,7 +796,10 @@ impl Telephony {
                 CallAction::Admission(decision) => {
                     tracing::info!(decision = %decision, "admission");
                 }
-                CallAction::Record(record) => self.write_record(router, record).await,
+                CallAction::Record(record) => {
+                    let cdr = call_record(router, record);
+                    self.records.cdr(cdr).await;
+                }
                 CallAction::Notice(notice) => {
                     // Nobody listening is fine: the portal is optional.
                     let _ = self.notices.send(AgentNotice {
@@ -803,32 +813,8 @@ impl Telephony {
                 }
             }
         }
-        if !self.agent_changes.is_empty() {
-            match router
-                .store()
-                .record_agent_states(&self.agent_changes)
-                .await
-            {
-                Ok(()) => self.agent_changes.clear(),
-                Err(error @ crate::store::StoreError::Invalid { .. }) => {
-                    // Retrying a batch the store refuses would block every later change.
-                    tracing::error!(%error, lost = self.agent_changes.len(), "agent states refused by the store; dropped");
-                    self.agent_changes.clear();
-                }
-                Err(error) => {
-                    tracing::error!(%error, "agent states not stored yet; retrying later");
-                    // A store down for long must not grow memory without bound: the oldest go.
-                    let excess = self.agent_changes.len().saturating_sub(MAX_UNSTORED_STATES);
-                    if excess > 0 {
-                        self.agent_changes.drain(..excess);
-                        tracing::error!(
-                            lost = excess,
-                            "agent state changes dropped: the store is down"
-                        );
-                    }
-                }
-            }
-        }
+        let changes = std::mem::take(&mut self.agent_changes);
+        self.records.agent_states(changes).await;
     }
 
     fn feed(&mut self, now: Timestamp, outputs: &[Output]) {
@@ -878,42 +864,32 @@ impl Telephony {
             Err(error) => tracing::warn!(contact = contact.0, %error, ?step, "router step"),
         }
     }
+}
 
-    async fn write_record(&mut self, router: &mut DurableRouter, r: CallRecord) {
-        let tenant = router.catalog().tenant_name(r.tenant).to_owned();
-        let agent = r.agent.map(|a| router.catalog().agent_name(a).to_owned());
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let cdr = NewCdr {
-            tenant,
-            contact: r.contact,
-            media: r.media,
-            queue: r.queue,
-            caller: r.caller.unwrap_or_default(),
-            called: r.destination.unwrap_or_default(),
-            agent,
-            handler: Some(r.handler),
-            arrived_at: r.arrived,
-            answered_at: r.answered,
-            ended_at: r.ended,
-            wait_ms: ms(r.wait),
-            talk_ms: ms(r.talk),
-            wrap_up_ms: ms(r.wrap_up),
-            recording: r.recording,
-            disposition: r.disposition,
-            cause: Some(r.cause),
-            attributes: r.attributes,
-        };
-        let disposition = cdr.disposition;
-        match router.store().insert_cdr(&cdr).await {
-            Ok(_) => tracing::info!(
-                contact = cdr.contact.0,
-                disposition = disposition.code(),
-                "call record written"
-            ),
-            Err(error) => {
-                tracing::error!(contact = cdr.contact.0, %error, "call record not written")
-            }
-        }
+/// The stored form of a call's record, with names resolved.
+fn call_record(router: &DurableRouter, r: CallRecord) -> NewCdr {
+    let tenant = router.catalog().tenant_name(r.tenant).to_owned();
+    let agent = r.agent.map(|a| router.catalog().agent_name(a).to_owned());
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    NewCdr {
+        tenant,
+        contact: r.contact,
+        media: r.media,
+        queue: r.queue,
+        caller: r.caller.unwrap_or_default(),
+        called: r.destination.unwrap_or_default(),
+        agent,
+        handler: Some(r.handler),
+        arrived_at: r.arrived,
+        answered_at: r.answered,
+        ended_at: r.ended,
+        wait_ms: ms(r.wait),
+        talk_ms: ms(r.talk),
+        wrap_up_ms: ms(r.wrap_up),
+        recording: r.recording,
+        disposition: r.disposition,
+        cause: Some(r.cause),
+        attributes: r.attributes,
     }
 }
 

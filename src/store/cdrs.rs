@@ -75,13 +75,14 @@ struct CdrRow {
     attributes: String,
 }
 
-impl Store {
-    /// Writes the call detail record of a contact that ended; returns its id.
-    ///
-    /// One per contact: a second write for the same contact (by any tenant) is refused with
-    /// [`StoreError::DuplicateCdr`] and changes nothing, so a controller replaying its work after
-    /// a restart can treat that error as "already done".
-    pub async fn insert_cdr(&self, cdr: &NewCdr) -> Result<CdrId, StoreError> {
+/// What a CDR's row needs beyond its fields: checked and converted once.
+struct CdrParams {
+    contact: i64,
+    attributes: String,
+}
+
+impl CdrParams {
+    fn of(cdr: &NewCdr) -> Result<CdrParams, StoreError> {
         validate::new_cdr(cdr)?;
         let contact = i64::try_from(cdr.contact.0).map_err(|_| {
             StoreError::invalid(
@@ -89,10 +90,61 @@ impl Store {
                 format!("{} is beyond the ids the store assigns", cdr.contact),
             )
         })?;
-        // Validated to fit above; the fallback is never taken.
-        let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let attributes = serde_json::to_string(&cdr.attributes)
             .map_err(|e| StoreError::invalid("attributes", e.to_string()))?;
+        Ok(CdrParams {
+            contact,
+            attributes,
+        })
+    }
+}
+
+/// Binds [`INSERT_CDR`]'s parameters (a macro: the query's type differs per database).
+macro_rules! bind_cdr {
+    ($query:expr, $cdr:expr, $row:expr) => {{
+        let (cdr, row): (&NewCdr, &CdrParams) = ($cdr, $row);
+        // Validated to fit; the fallback is never taken.
+        let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        $query
+            .bind(&cdr.tenant)
+            .bind(row.contact)
+            .bind(cdr.media.code())
+            .bind(&cdr.queue)
+            .bind(&cdr.caller)
+            .bind(&cdr.called)
+            .bind(&cdr.agent)
+            .bind(cdr.handler.map(|h| i64::from(h.0)))
+            .bind(cdr.arrived_at.0)
+            .bind(cdr.answered_at.map(|t| t.0))
+            .bind(cdr.ended_at.0)
+            .bind(ms(cdr.wait_ms))
+            .bind(ms(cdr.talk_ms))
+            .bind(ms(cdr.wrap_up_ms))
+            .bind(&cdr.recording)
+            .bind(cdr.disposition.code())
+            .bind(&cdr.cause)
+            .bind(row.attributes.as_str())
+    }};
+}
+
+/// The answer to one insert: its id, or the record the contact already had.
+fn inserted(cdr: &NewCdr, id: Option<i64>) -> Result<CdrId, StoreError> {
+    match id {
+        Some(id) => cdr_id(id),
+        None => Err(StoreError::DuplicateCdr {
+            contact: cdr.contact,
+        }),
+    }
+}
+
+impl Store {
+    /// Writes the call detail record of a contact that ended; returns its id.
+    ///
+    /// One per contact: a second write for the same contact (by any tenant) is refused with
+    /// [`StoreError::DuplicateCdr`] and changes nothing, so a controller replaying its work after
+    /// a restart can treat that error as "already done".
+    pub async fn insert_cdr(&self, cdr: &NewCdr) -> Result<CdrId, StoreError> {
+        let row = CdrParams::of(cdr)?;
         let failed = |e| {
             StoreError::database(
                 format!(
@@ -103,35 +155,53 @@ impl Store {
             )
         };
         let id: Option<i64> = on_pool!(self, |pool| {
-            sqlx::query_scalar(INSERT_CDR)
-                .bind(&cdr.tenant)
-                .bind(contact)
-                .bind(cdr.media.code())
-                .bind(&cdr.queue)
-                .bind(&cdr.caller)
-                .bind(&cdr.called)
-                .bind(&cdr.agent)
-                .bind(cdr.handler.map(|h| i64::from(h.0)))
-                .bind(cdr.arrived_at.0)
-                .bind(cdr.answered_at.map(|t| t.0))
-                .bind(cdr.ended_at.0)
-                .bind(ms(cdr.wait_ms))
-                .bind(ms(cdr.talk_ms))
-                .bind(ms(cdr.wrap_up_ms))
-                .bind(&cdr.recording)
-                .bind(cdr.disposition.code())
-                .bind(&cdr.cause)
-                .bind(&attributes)
+            bind_cdr!(sqlx::query_scalar(INSERT_CDR), cdr, &row)
                 .fetch_optional(pool)
                 .await
                 .map_err(failed)?
         });
-        match id {
-            Some(id) => cdr_id(id),
-            None => Err(StoreError::DuplicateCdr {
-                contact: cdr.contact,
-            }),
+        inserted(cdr, id)
+    }
+
+    /// Writes several CDRs in one transaction (one disk sync for all): each answer says what
+    /// became of the record at the same index, as [`insert_cdr`](Self::insert_cdr) would. An
+    /// invalid or duplicate record does not stop the others; a database failure writes none
+    /// and is the outer error.
+    pub async fn insert_cdrs(
+        &self,
+        cdrs: &[NewCdr],
+    ) -> Result<Vec<Result<CdrId, StoreError>>, StoreError> {
+        let rows: Vec<Result<CdrParams, StoreError>> = cdrs.iter().map(CdrParams::of).collect();
+        if rows.iter().all(Result::is_err) {
+            return Ok(rows.into_iter().filter_map(Result::err).map(Err).collect());
         }
+        let failed = |e| StoreError::database(format!("writing a batch of {} CDRs", cdrs.len()), e);
+        let mut ids: Vec<Option<Option<i64>>> = Vec::with_capacity(cdrs.len());
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(failed)?;
+            for (cdr, row) in cdrs.iter().zip(&rows) {
+                let id = match row {
+                    Ok(row) => Some(
+                        bind_cdr!(sqlx::query_scalar(INSERT_CDR), cdr, row)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(failed)?,
+                    ),
+                    Err(_) => None,
+                };
+                ids.push(id);
+            }
+            tx.commit().await.map_err(failed)?;
+        });
+        Ok(cdrs
+            .iter()
+            .zip(rows)
+            .zip(ids)
+            .map(|((cdr, row), id)| match (row, id) {
+                (Err(invalid), _) => Err(invalid),
+                (Ok(_), id) => inserted(cdr, id.flatten()),
+            })
+            .collect())
     }
 
     /// A page of `tenant`'s CDRs that match `filter`, ordered by end time then id.
