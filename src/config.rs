@@ -955,6 +955,16 @@ impl Config {
             .map(|q| q.tenant.as_str())
             .chain(self.agents.iter().map(|a| a.tenant.as_str()))
             .collect();
+        for (i, queue) in self.queues.iter().enumerate() {
+            if queue.tenant == crate::web::OPERATOR_TENANT {
+                errors.push(operator_tenant(format!("queues[{i}].tenant")));
+            }
+        }
+        for (i, agent) in self.agents.iter().enumerate() {
+            if agent.tenant == crate::web::OPERATOR_TENANT {
+                errors.push(operator_tenant(format!("agents[{i}].tenant")));
+            }
+        }
         let mut trunks = BTreeMap::new();
         for (i, client) in self.clients.iter().enumerate() {
             let at = format!("clients[{i}]");
@@ -1506,6 +1516,17 @@ fn handler_password(
             }
         }
     }
+}
+
+/// The error for a client named as the operator's own keys are stored.
+fn operator_tenant(path: String) -> SetupError {
+    SetupError::new(
+        path,
+        format!(
+            "{:?} is the operator's own name, not a client's; choose another",
+            crate::web::OPERATOR_TENANT
+        ),
+    )
 }
 
 /// A called number: `*`, or the number as the handler reports it (digits, an optional

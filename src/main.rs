@@ -55,11 +55,16 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
-    /// Create the first administrator API key of a client and print it (shown once).
+    /// Create the first administrator API key of a client, or the operator's first key, and
+    /// print it (shown once).
     Keys {
         /// The client (tenant).
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// The operator's key instead: it creates clients and sets their trunk rules
+        /// (/api/v1/clients) and reads none of their data.
+        #[arg(long, conflicts_with = "tenant")]
+        operator: bool,
     },
     /// Run an emulated media switch on its own, for trying Switchboard without one.
     Emulate {
@@ -183,19 +188,30 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Keys { ref tenant } => {
+        Command::Keys {
+            ref tenant,
+            operator,
+        } => {
             let config = load_config(&cli)?;
             init_logging(&cli, &config)?;
             runtime()?.block_on(async {
                 let store = Store::open_with(&config.store.url, config.store.max_connections)
                     .await
                     .context("opening the store")?;
-                let token = switchboard::web::bootstrap_admin_key(&store, tenant)
-                    .await
-                    .with_context(|| format!("creating an administrator key for {tenant}"))?;
+                let (token, whose) = if operator {
+                    let token = switchboard::web::bootstrap_operator_key(&store)
+                        .await
+                        .context("creating the operator's key")?;
+                    (token, "the operator".to_owned())
+                } else {
+                    let token = switchboard::web::bootstrap_admin_key(&store, tenant)
+                        .await
+                        .with_context(|| format!("creating an administrator key for {tenant}"))?;
+                    (token, format!("an administrator of {tenant}"))
+                };
                 println!("{token}");
                 eprintln!(
-                    "an administrator key for {tenant}: keep it now, it is not shown again \
+                    "a key for {whose}: keep it now, it is not shown again \
                      (send it as `Authorization: Bearer <key>`)"
                 );
                 store.close().await;

@@ -10,6 +10,7 @@ mod center;
 use std::time::{Duration, Instant};
 
 use center::PASSWORD;
+use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard::config::Config;
 use switchboard::controller::ControllerTask;
@@ -71,10 +72,21 @@ impl Api {
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send_as(&self.token, method, path, body).await
+    }
+
+    /// As [`send`](Self::send), with another key.
+    async fn send_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -254,4 +266,118 @@ async fn an_api_agent_and_flow_serve_a_call_whose_menu_choice_survives_a_restart
         })
         .await;
     assert_eq!(waiting["queue"], "billing", "{waiting}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_new_client_takes_calls_within_the_trunk_rules_it_sets_live() {
+    let mut options = EmulatorOptions::capture(PASSWORD);
+    options.time_scale = 0.05;
+    options.rtp = false;
+    let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
+        .await
+        .expect("emulator starts");
+    let store = Store::open("sqlite::memory:").await.expect("store opens");
+    let operator = switchboard::web::bootstrap_operator_key(&store)
+        .await
+        .expect("the operator's key");
+    let api = Api::start(&emu, store.clone(), &operator).await;
+
+    // The operator creates a client that keeps no trunk after hours: with none of its agents
+    // available, it may have no call at all (max(A×R, A+T) = max(0, 0)).
+    let (status, body) = api
+        .put(
+            "/api/v1/clients/initech",
+            json!({"trunk_ratio": 1, "after_hours_trunks": 0}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api
+        .post(
+            "/api/v1/clients/initech/keys",
+            json!({"label": "initech's admin"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let initech = body["token"].as_str().expect("a token").to_owned();
+    let (status, body) = api
+        .send_as(
+            &initech,
+            Method::PUT,
+            "/api/v1/queues/help",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "the client's own key works: {body}");
+    let (status, body) = api
+        .send_as(
+            &initech,
+            Method::PUT,
+            "/api/v1/numbers/8100",
+            Some(json!({"queue": "help"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api
+        .send_as(&initech, Method::GET, "/api/v1/clients", None)
+        .await;
+    assert_eq!(status, 403, "a client does not see the others: {body}");
+
+    let call = |number: &str| InboundCall {
+        endpoint: "customer".into(),
+        extension: "8100".into(),
+        caller_name: "Customer".into(),
+        caller_number: number.into(),
+        dtmf: Vec::new(),
+        hangup_after: Some(Duration::from_secs(100)),
+    };
+    emu.place_call(&call("+4930111"))
+        .expect("the call is placed");
+    let found = center::records_of(&store, "initech", 1, Duration::from_secs(20)).await;
+    let r = &found[0].record;
+    assert_eq!(r.disposition, Disposition::Rejected, "{r:#?}");
+    assert_eq!(r.tenant, "initech", "{r:#?}");
+    let cause = r.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.starts_with("admission"),
+        "the record says why: {cause}"
+    );
+
+    // One after-hours trunk, live: the next call is admitted and waits in the client's queue.
+    let (status, body) = api
+        .put(
+            "/api/v1/clients/initech",
+            json!({"trunk_ratio": 1, "after_hours_trunks": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    emu.place_call(&call("+4930222"))
+        .expect("the call is placed");
+    let begun = Instant::now();
+    let client = loop {
+        let (status, body) = api.get("/api/v1/clients").await;
+        assert_eq!(status, 200, "{body}");
+        let client = body["clients"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == "initech"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if client["admission"]["calls"] == 1 {
+            break client;
+        }
+        assert!(
+            begun.elapsed() < Duration::from_secs(20),
+            "the second call holds a trunk: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(client["after_hours_trunks"], 1, "{client}");
+    assert_eq!(client["admission"]["permitted"], 1, "{client}");
+    assert_eq!(client["set_by_operator"], true, "{client}");
+    assert_eq!(client["queues"], 1, "{client}");
+    let rejected = center::records_of(&store, "initech", 2, Duration::from_secs(1)).await;
+    assert_eq!(
+        rejected.len(),
+        1,
+        "the second call was not refused: {rejected:#?}"
+    );
 }

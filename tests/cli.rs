@@ -285,23 +285,40 @@ fn keys_prints_a_first_administrator_key_once() {
         ),
     )
     .expect("writes");
-    let run = || {
+    let run = |args: &[&str]| {
         switchboard()
             .arg("--config")
             .arg(&config)
-            .args(["keys", "--tenant", "acme"])
+            .arg("keys")
+            .args(args)
             .output()
             .expect("runs")
     };
-    let first = run();
+    let first = run(&["--tenant", "acme"]);
     assert!(first.status.success(), "{first:?}");
     let token = String::from_utf8_lossy(&first.stdout);
     assert!(token.trim().starts_with("sb_"), "{token}");
     // A tenant that has an administrator key gets no second one this way.
-    let second = run();
+    let second = run(&["--tenant", "acme"]);
     assert!(!second.status.success());
     assert!(
         String::from_utf8_lossy(&second.stderr).contains("acme"),
         "{second:?}"
+    );
+    // The operator's first key, likewise once.
+    let operator = run(&["--operator"]);
+    assert!(operator.status.success(), "{operator:?}");
+    let token = String::from_utf8_lossy(&operator.stdout);
+    assert!(token.trim().starts_with("sb_"), "{token}");
+    let again = run(&["--operator"]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("operator"),
+        "{again:?}"
+    );
+    let both = run(&["--operator", "--tenant", "acme"]);
+    assert!(
+        !both.status.success(),
+        "a key is the operator's or a client's"
     );
 }

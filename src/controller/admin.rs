@@ -104,6 +104,13 @@ pub enum AdminChange {
         /// The called number.
         number: String,
     },
+    /// The operator creates a client or changes its trunk rules.
+    PutClient {
+        /// The client.
+        name: String,
+        /// Its trunk rules.
+        rules: super::clients::ClientRules,
+    },
 }
 
 /// What a stored number item holds.
@@ -154,7 +161,7 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         AdminError::Invalid {
             field: field.into(),
             message: message.into(),
@@ -239,6 +246,10 @@ pub struct Directory {
     config_lines: BTreeSet<AgentId>,
     /// Called number → the queue it reaches.
     numbers: BTreeMap<String, String>,
+    /// Client → its trunk rules (the config file's, or the operator's).
+    pub(super) clients: BTreeMap<String, super::clients::ClientRules>,
+    /// Clients whose rules the operator set over the API.
+    pub(super) operator_clients: BTreeSet<String>,
 }
 
 impl Directory {
@@ -330,6 +341,8 @@ impl Directory {
             flow_queues,
             config_lines: lines.keys().copied().collect(),
             numbers: resolved.numbers.clone(),
+            clients: super::clients::from_config(resolved),
+            operator_clients: BTreeSet::new(),
         }
     }
 }
@@ -342,6 +355,7 @@ impl Directory {
 /// unreadable, a queue it names gone) is skipped with a warning: the start goes on.
 pub(crate) fn overlay(resolved: &mut Resolved, items: &[CatalogItem]) -> Directory {
     let mut dir = Directory::from_config(resolved);
+    super::clients::overlay(resolved, &mut dir, items);
     let queues: Vec<(&CatalogItem, QueueSetup)> = items
         .iter()
         .filter(|i| i.kind == CatalogKind::Queue)
@@ -608,6 +622,7 @@ pub(crate) fn prepare_calls(
     setup
         .queue_flows
         .retain(|queue, _| dir.queue_flows.contains_key(queue));
+    super::clients::prepare_calls(router, setup.calls.admission_mut());
     let tenants: BTreeSet<TenantId> = router
         .router()
         .queue_ids()
@@ -658,6 +673,9 @@ pub(crate) async fn apply(
         } => put_number(router, telephony, now, &tenant, &number, &queue).await,
         AdminChange::DeleteNumber { tenant, number } => {
             delete_number(router, telephony, now, &tenant, &number).await
+        }
+        AdminChange::PutClient { name, rules } => {
+            super::clients::put_client(router, telephony, now, &name, rules).await
         }
     }
 }
@@ -768,7 +786,7 @@ fn own_agent(router: &DurableRouter, tenant: &str, name: &str) -> Result<AgentId
         .ok_or_else(|| AdminError::NotFound(format!("no agent is named {name:?}")))
 }
 
-async fn store(
+pub(super) async fn store(
     router: &DurableRouter,
     kind: CatalogKind,
     name: &str,

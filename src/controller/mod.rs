@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod calls;
+pub mod clients;
 pub mod contact_records;
 mod durable_router;
 pub mod record_writer;
@@ -125,6 +126,7 @@ enum Command {
     Hangup(ContactId, String, oneshot::Sender<Reply<HangupOutcome>>),
     Admin(Box<AdminChange>, oneshot::Sender<Reply<AdminOutcome>>),
     Definitions(String, oneshot::Sender<Definitions>),
+    Clients(oneshot::Sender<Vec<clients::ClientView>>),
 }
 
 /// What an agent's hang-up did.
@@ -356,6 +358,11 @@ impl Controller {
     pub async fn definitions(&self, tenant: &str) -> Result<Definitions, Stopped> {
         let tenant = tenant.to_owned();
         self.ask(|reply| Command::Definitions(tenant, reply)).await
+    }
+
+    /// Every client with its trunk rules and, with a calls side, its admission figures now.
+    pub async fn clients(&self) -> Result<Vec<clients::ClientView>, Stopped> {
+        self.ask(Command::Clients).await
     }
 
     /// The catalog's names and owners as of the last change.
@@ -760,6 +767,11 @@ impl Task<'_> {
                         Vec::new()
                     }
                 }
+            }
+            Command::Clients(reply) => {
+                let views = clients::list(router, self.telephony.as_deref(), now);
+                self.replies.push(answer(reply, views));
+                return 0;
             }
             Command::Definitions(tenant, reply) => {
                 self.replies

@@ -400,15 +400,19 @@ pub enum CatalogKind {
     Flow,
     /// A called number (`{"queue": …}`: the queue it reaches).
     Number,
+    /// A client's trunk rules (`{"trunk_ratio": …, "after_hours_trunks": …}`), set by the
+    /// operator; named after the client.
+    Client,
 }
 
 impl CatalogKind {
     /// Every kind.
-    pub const ALL: [CatalogKind; 4] = [
+    pub const ALL: [CatalogKind; 5] = [
         CatalogKind::Queue,
         CatalogKind::Agent,
         CatalogKind::Flow,
         CatalogKind::Number,
+        CatalogKind::Client,
     ];
 
     /// The short stable code stored in the database.
@@ -418,6 +422,7 @@ impl CatalogKind {
             CatalogKind::Agent => "agent",
             CatalogKind::Flow => "flow",
             CatalogKind::Number => "number",
+            CatalogKind::Client => "client",
         }
     }
 }
@@ -435,7 +440,9 @@ impl FromStr for CatalogKind {
             .into_iter()
             .find(|k| k.code() == s)
             .ok_or_else(|| {
-                format!("unknown catalog kind {s:?} (expected queue, agent, flow or number)")
+                format!(
+                    "unknown catalog kind {s:?} (expected queue, agent, flow, number or client)"
+                )
             })
     }
 }
@@ -467,14 +474,19 @@ pub enum Role {
     Client,
     /// A client's queues and agents, live, besides what a client may do.
     Supervisor,
-    /// Everything of its own client: credentials, queues, agents and flows (there is no role
-    /// across clients).
+    /// Everything of its own client: credentials, queues, agents and flows.
     Admin,
+    /// The installation's operator, above the clients: creates clients, sets their trunk rules
+    /// (R, T) and their first keys, and reads none of their data. Not ordered above [`Admin`]
+    /// for a client's data: [`Caller::require`](crate::web::Caller::require) keeps them apart.
+    ///
+    /// [`Admin`]: Role::Admin
+    Operator,
 }
 
 impl Role {
     /// Every role, least powerful first.
-    pub const ALL: [Role; 3] = [Role::Client, Role::Supervisor, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Client, Role::Supervisor, Role::Admin, Role::Operator];
 
     /// The short stable code stored in the database.
     pub fn code(self) -> &'static str {
@@ -482,6 +494,7 @@ impl Role {
             Role::Client => "client",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::Operator => "operator",
         }
     }
 }
@@ -498,7 +511,9 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.code() == s)
-            .ok_or_else(|| format!("unknown role {s:?} (expected client, supervisor or admin)"))
+            .ok_or_else(|| {
+                format!("unknown role {s:?} (expected client, supervisor, admin or operator)")
+            })
     }
 }
 

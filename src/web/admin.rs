@@ -40,11 +40,12 @@ pub(crate) async fn create_key(
     caller: Caller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require_key_manager()?;
     let body: NewKey = parse_body(&body)?;
     let example = "{\"label\": \"crm\", \"role\": \"client\"}";
     let label = required(body.label, "label", example)?;
     let role = required(body.role, "role", example)?;
+    check_key_role(&caller, role)?;
     let key = app
         .store
         .create_api_key(caller.tenant(), &label, role)
@@ -59,9 +60,24 @@ pub(crate) async fn create_key(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Keys stay on their side: the operator makes operator keys here (a client's keys at
+/// `POST /api/v1/clients/{name}/keys`), and a client's admin never makes an operator key.
+fn check_key_role(caller: &Caller, role: Role) -> Result<(), ApiError> {
+    match (caller.is_operator(), role == Role::Operator) {
+        (true, false) => Err(ApiError::Unprocessable(format!(
+            "the operator's keys are operator keys; make a {role} key of a client with \
+             POST /api/v1/clients/{{name}}/keys"
+        ))),
+        (false, true) => Err(ApiError::Forbidden(
+            "a client cannot make an operator key; the operator makes them".to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `GET /api/v1/keys`: the tenant's keys, revoked ones included, without secrets.
 pub(crate) async fn keys(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require_key_manager()?;
     let keys: Vec<Value> = app
         .store
         .list_api_keys(caller.tenant())
@@ -86,7 +102,7 @@ pub(crate) async fn revoke_key(
     caller: Caller,
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require_key_manager()?;
     let key_id: KeyId = key_id.parse().map_err(ApiError::BadRequest)?;
     if !app.store.revoke_api_key(caller.tenant(), &key_id).await? {
         return Err(ApiError::NotFound(format!("no active API key {key_id}")));
@@ -107,6 +123,11 @@ pub(crate) async fn create_user(
     let username = required(body.username, "username", example)?;
     let password = required(body.password, "password", example)?;
     let role = required(body.role, "role", example)?;
+    if role == Role::Operator {
+        return Err(ApiError::Forbidden(
+            "web users belong to a client; the operator uses API keys".to_owned(),
+        ));
+    }
     app.store
         .create_web_user(caller.tenant(), &username, &password, role)
         .await?;

@@ -94,8 +94,25 @@ impl Caller {
         &self.0.tenant
     }
 
-    /// Refuses with 403 unless the caller's role is at least `needed`.
+    /// Refuses with 403 unless the caller's role is at least `needed`. The operator's keys and a
+    /// client's keys do not stand in for each other: the operator manages clients and reads
+    /// none of their data; no client's key manages clients.
     pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        let operator = self.0.role == Role::Operator;
+        if operator != (needed == Role::Operator) {
+            return Err(ApiError::Forbidden(if operator {
+                format!(
+                    "{} is the operator's: it manages clients (/api/v1/clients) and reads none of                      their data; use one of the client's own keys",
+                    self.describe()
+                )
+            } else {
+                format!(
+                    "this needs the operator's key; {} belongs to client {:?}",
+                    self.describe(),
+                    self.tenant()
+                )
+            }));
+        }
         if self.0.role >= needed {
             return Ok(());
         }
@@ -106,9 +123,23 @@ impl Caller {
         )))
     }
 
+    /// Refuses with 403 unless the caller manages keys where it is: a client's admin, or the
+    /// operator (for the operator's own keys).
+    pub fn require_key_manager(&self) -> Result<(), ApiError> {
+        match self.0.role {
+            Role::Operator => Ok(()),
+            _ => self.require(Role::Admin),
+        }
+    }
+
+    /// Whether the caller is the operator.
+    pub fn is_operator(&self) -> bool {
+        self.0.role == Role::Operator
+    }
+
     /// Refuses with 403 unless the caller is the web user named `agent` or a supervisor.
     pub fn require_agent(&self, agent: &str) -> Result<(), ApiError> {
-        if self.0.role >= Role::Supervisor
+        if (self.0.role >= Role::Supervisor && self.0.role != Role::Operator)
             || matches!(&self.0.credential, Credential::WebUser(name) if name == agent)
         {
             return Ok(());
@@ -201,12 +232,33 @@ pub(crate) async fn authenticate(
     // Owned, so that no borrow of the (non-`Sync`) request lives across the store's await.
     let header = request.headers().get(header::AUTHORIZATION).cloned();
     match verify(&app, header).await {
+        Ok(principal)
+            if principal.role == Role::Operator && !operator_path(request.uri().path()) =>
+        {
+            // Every route of a client's data is closed to the operator, whether or not the
+            // handler checks roles itself.
+            ApiError::Forbidden(
+                "the operator's key manages clients (/api/v1/clients) and its own keys \
+                 (/api/v1/keys); a client's data needs one of the client's keys"
+                    .to_owned(),
+            )
+            .into_response()
+        }
         Ok(principal) => {
             request.extensions_mut().insert(Caller(principal));
             next.run(request).await
         }
         Err(error) => error.into_response(),
     }
+}
+
+/// Whether the operator may reach `path` (as seen inside `/api/v1`).
+fn operator_path(path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    ["/clients", "/keys"].iter().any(|root| {
+        path.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 async fn verify(app: &App, header: Option<HeaderValue>) -> Result<Principal, ApiError> {
@@ -273,28 +325,60 @@ pub enum BootstrapError {
         /// Its first active admin key.
         key_id: KeyId,
     },
+    /// The operator already has an active key: use it to make more.
+    #[error(
+        "the operator already has an active key ({key_id}); create further keys with it \
+         (POST /api/v1/keys) or revoke it first"
+    )]
+    HasOperatorKey {
+        /// Its first active key.
+        key_id: KeyId,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// The tenant operator keys are stored under: no client can be named so (the API refuses it
+/// and the configuration's names are checked against it).
+pub const OPERATOR_TENANT: &str = "*";
+
 /// Creates the first admin API key of `tenant` and returns its token (shown once), unless the
-/// tenant already has an active admin key. For `switchboard keys create`.
+/// tenant already has an active admin key. For `switchboard keys`.
 pub async fn bootstrap_admin_key(store: &Store, tenant: &str) -> Result<String, BootstrapError> {
+    match first_key(store, tenant, Role::Admin).await? {
+        Ok(token) => Ok(token),
+        Err(key_id) => Err(BootstrapError::HasAdminKey {
+            tenant: tenant.to_owned(),
+            key_id,
+        }),
+    }
+}
+
+/// Creates the operator's first API key and returns its token (shown once), unless the operator
+/// has an active key. For `switchboard keys --operator`.
+pub async fn bootstrap_operator_key(store: &Store) -> Result<String, BootstrapError> {
+    first_key(store, OPERATOR_TENANT, Role::Operator)
+        .await?
+        .map_err(|key_id| BootstrapError::HasOperatorKey { key_id })
+}
+
+/// A new key of `role` for `tenant` (its token), or the id of the active key it has already.
+async fn first_key(
+    store: &Store,
+    tenant: &str,
+    role: Role,
+) -> Result<Result<String, KeyId>, StoreError> {
     let keys = store.list_api_keys(tenant).await?;
     if let Some(key) = keys
         .into_iter()
-        .find(|k| k.role == Role::Admin && k.revoked_at.is_none())
+        .find(|k| k.role == role && k.revoked_at.is_none())
     {
-        return Err(BootstrapError::HasAdminKey {
-            tenant: tenant.to_owned(),
-            key_id: key.key_id,
-        });
+        return Ok(Err(key.key_id));
     }
-    let key = store
-        .create_api_key(tenant, "bootstrap admin", Role::Admin)
-        .await?;
-    Ok(key.token.expose().to_owned())
+    let label = format!("bootstrap {role}");
+    let key = store.create_api_key(tenant, &label, role).await?;
+    Ok(Ok(key.token.expose().to_owned()))
 }
 
 /// Shared by the router: a fresh cache behind an `Arc`.
@@ -305,6 +389,22 @@ pub(crate) fn cache() -> Arc<AuthCache> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operator_reaches_the_clients_and_its_keys_only() {
+        for path in [
+            "/clients",
+            "/clients/initech",
+            "/clients/initech/keys",
+            "/keys/abc",
+        ] {
+            assert!(operator_path(path), "{path}");
+            assert!(operator_path(&format!("/api/v1{path}")), "{path}");
+        }
+        for path in ["/queues", "/clientsx", "/keysafe", "/cdrs", "/"] {
+            assert!(!operator_path(path), "{path}");
+        }
+    }
 
     #[test]
     fn headers_parse_or_say_what_is_wrong() {

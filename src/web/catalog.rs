@@ -249,7 +249,7 @@ pub(crate) async fn delete_number(
 }
 
 /// The answer to a `PUT`: its status says what happened.
-fn answer(outcome: AdminOutcome, mut body: Value) -> Response {
+pub(super) fn answer(outcome: AdminOutcome, mut body: Value) -> Response {
     let status = match outcome {
         AdminOutcome::Created => StatusCode::CREATED,
         _ => StatusCode::OK,

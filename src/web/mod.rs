@@ -13,6 +13,7 @@ pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod catalog;
+pub mod clients;
 pub mod contacts;
 pub mod error;
 pub mod events;
@@ -33,7 +34,9 @@ use crate::controller::{CatalogView, ContactView, Controller};
 use crate::model::{ContactId, Timestamp};
 use crate::store::Store;
 
-pub use auth::{BootstrapError, Caller, bootstrap_admin_key};
+pub use auth::{
+    BootstrapError, Caller, OPERATOR_TENANT, bootstrap_admin_key, bootstrap_operator_key,
+};
 pub use error::ApiError;
 
 /// Largest request body accepted (every body here is a small JSON object).
@@ -119,6 +122,9 @@ pub fn router(controller: Controller, _resolved: &Resolved, store: Store) -> Rou
         .route("/cdrs", get(records::cdrs))
         .route("/cdrs/{contact}", get(records::cdr))
         .route("/cdrs/{contact}/recording", get(records::recording))
+        .route("/clients", get(clients::clients))
+        .route("/clients/{name}", put(clients::put_client))
+        .route("/clients/{name}/keys", post(clients::create_client_key))
         .route("/keys", post(admin::create_key).get(admin::keys))
         .route("/keys/{key_id}", delete(admin::revoke_key))
         .route("/users", post(admin::create_user).get(admin::users))

@@ -198,6 +198,11 @@ pub async fn controller_with_flow(
 
 /// Every record of `acme`, once there are at least `n` (or `limit` has passed).
 pub async fn records(store: &Store, n: usize, limit: Duration) -> Vec<Cdr> {
+    records_of(store, "acme", n, limit).await
+}
+
+/// As [`records`], of client `tenant`.
+pub async fn records_of(store: &Store, tenant: &str, n: usize, limit: Duration) -> Vec<Cdr> {
     let start = std::time::Instant::now();
     loop {
         let mut all = Vec::new();
@@ -206,7 +211,7 @@ pub async fn records(store: &Store, n: usize, limit: Duration) -> Vec<Cdr> {
             ..CdrFilter::default()
         };
         loop {
-            let page = store.cdrs("acme", &filter).await.expect("lists");
+            let page = store.cdrs(tenant, &filter).await.expect("lists");
             all.extend(page.cdrs);
             match page.next {
                 Some(next) => filter.after = Some(next),

@@ -1,0 +1,107 @@
+//! The operator's API, above every client's: the clients, their trunk rules (R, T) and their
+//! first keys. Only the operator's key reaches it; the operator's key reaches nothing else of a
+//! client.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::controller::admin::AdminChange;
+use crate::controller::clients::{ClientRules, check_name};
+use crate::store::Role;
+
+use super::{ApiError, App, Caller, parse_body};
+
+/// `GET /api/v1/clients`: every client with its trunk rules, queues and agents, and (with a
+/// calls side) its available agents, calls and permitted calls now.
+pub(crate) async fn clients(
+    State(app): State<App>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Operator)?;
+    let clients = app.controller.clients().await?;
+    Ok(Json(json!({ "clients": clients })))
+}
+
+/// `PUT /api/v1/clients/{name}` `{"trunk_ratio", "after_hours_trunks"}`: creates the client
+/// (201) or gives it new trunk rules (200), live for its next call; rules left out take the
+/// defaults.
+pub(crate) async fn put_client(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Operator)?;
+    let rules: ClientRules = parse_body(&body)?;
+    let change = AdminChange::PutClient {
+        name: name.clone(),
+        rules,
+    };
+    let outcome = app.controller.admin(change).await?;
+    Ok(super::catalog::answer(
+        outcome,
+        json!({
+            "name": name,
+            "trunk_ratio": rules.trunk_ratio,
+            "after_hours_trunks": rules.after_hours_trunks,
+        }),
+    ))
+}
+
+/// Body of `POST /api/v1/clients/{name}/keys`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClientKey {
+    label: Option<String>,
+    role: Option<Role>,
+}
+
+/// `POST /api/v1/clients/{name}/keys` `{"label", "role"}` → 201 `{"key_id", "token"}`: a key of
+/// the client (its first admin key, usually), shown once.
+pub(crate) async fn create_client_key(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Operator)?;
+    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let body: NewClientKey = parse_body(&body)?;
+    let role = body.role.unwrap_or(Role::Admin);
+    if role == Role::Operator {
+        return Err(ApiError::Unprocessable(
+            "role: a client's key is client, supervisor or admin; operator keys are the \
+             operator's (POST /api/v1/keys)"
+                .to_owned(),
+        ));
+    }
+    let known = app
+        .controller
+        .clients()
+        .await?
+        .iter()
+        .any(|c| c.name == name);
+    if !known {
+        return Err(ApiError::NotFound(format!(
+            "no client named {name:?}; create it first with PUT /api/v1/clients/{name}"
+        )));
+    }
+    let label = body
+        .label
+        .unwrap_or_else(|| format!("{role} key from the operator"));
+    let key = app.store.create_api_key(&name, &label, role).await?;
+    let body = json!({
+        "client": name,
+        "key_id": key.key_id,
+        "token": key.token.expose(),
+        "role": role,
+        "label": label,
+        "note": "the token is shown only now: hand it to the client",
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
