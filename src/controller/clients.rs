@@ -271,10 +271,14 @@ pub(crate) fn list(
         .collect()
 }
 
-/// Gives the calls side the rules of every client the directory knows (after a restart).
+/// Gives the calls side the rules the operator set (after a restart). Only those: the
+/// setup's own choices for the config file's clients stand.
 pub(crate) fn prepare_calls(router: &DurableRouter, admission: &mut crate::admission::Admission) {
-    for (name, rules) in &router.directory().clients {
-        if let Some(tenant) = router.catalog().tenant_id(name) {
+    let dir = router.directory();
+    for name in &dir.operator_clients {
+        if let (Some(rules), Some(tenant)) =
+            (dir.clients.get(name), router.catalog().tenant_id(name))
+        {
             admission.set_client(tenant, rules.trunks());
         }
     }
