@@ -100,3 +100,100 @@ async fn calls_survive_a_restart_of_switchboard() {
     }
     assert!(emu.channels().is_empty(), "{:?}", emu.channels());
 }
+
+/// A controller whose one Asterisk handler points at an address nothing answers on.
+async fn controller_without_its_switch(
+    store: Store,
+    phones: &[(&str, &str)],
+) -> (
+    switchboard::controller::Controller,
+    switchboard::controller::ControllerTask,
+) {
+    use std::sync::Arc;
+    use switchboard::media::HandlerId;
+    use switchboard::media::asterisk::{AsteriskConfig, AsteriskHandler, Credentials};
+    center::controller_with(store, CENTER, phones, |events_tx| {
+        let ari = AsteriskConfig::new(
+            HandlerId(1),
+            "http://127.0.0.1:1",
+            "cc",
+            Credentials::Basic {
+                user: "cc".into(),
+                password: PASSWORD.into(),
+            },
+        );
+        Arc::new(AsteriskHandler::start(ari, events_tx).expect("handler starts"))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_whose_switch_is_not_reachable_after_a_restart_is_held_until_it_is() {
+    let mut options = EmulatorOptions::capture(PASSWORD);
+    options.time_scale = 0.05;
+    options.rtp = false;
+    let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
+        .await
+        .expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
+    let phones = [("ann", "agent")];
+
+    // A caller waits (nobody is logged in); it would hang up after 30 s.
+    let store = Store::open(&url).await.expect("store opens");
+    let (controller, task) = center::controller(&emu, store.clone(), CENTER, &phones).await;
+    emu.place_call(&caller("+4930003", 600)).expect("placed");
+    let start = std::time::Instant::now();
+    while controller
+        .contacts("acme", 10)
+        .await
+        .expect("runs")
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the caller waits"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(controller);
+    task.join().await;
+    store.close().await;
+
+    // Switchboard comes back, but its switch does not answer: the caller it rebuilt from the
+    // store is held at its place; Ann, ready, is offered nothing that may not exist.
+    let store = Store::open(&url).await.expect("store opens again");
+    let (controller, task) = controller_without_its_switch(store.clone(), &phones).await;
+    for action in [AgentAction::LogIn, AgentAction::Ready(None)] {
+        controller.agent("ann", action).await.expect("agent step");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let contacts = controller.contacts("acme", 10).await.expect("runs");
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0].phase, "held", "{contacts:?}");
+    assert!(contacts[0].agents.is_empty(), "{contacts:?}");
+    assert!(emu.bridges().is_empty());
+    drop(controller);
+    task.join().await;
+    store.close().await;
+
+    // With its switch reachable again, the call is found, released at its place, and reaches
+    // Ann.
+    let store = Store::open(&url).await.expect("store opens again");
+    let (controller, _task) = center::controller(&emu, store.clone(), CENTER, &phones).await;
+    for action in [AgentAction::LogIn, AgentAction::Ready(None)] {
+        controller.agent("ann", action).await.expect("agent step");
+    }
+    let start = std::time::Instant::now();
+    while emu.bridges().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "bridged to ann: {:?}",
+            controller.contacts("acme", 10).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let contacts = controller.contacts("acme", 10).await.expect("runs");
+    assert_eq!(contacts[0].phase, "connected", "{contacts:?}");
+    assert_eq!(contacts[0].agents, ["ann"], "{contacts:?}");
+}

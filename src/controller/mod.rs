@@ -405,6 +405,9 @@ async fn run(
 ) {
     let mut produced = 0u64;
     let mut presence = Presence::default();
+    if let Some((t, _, _)) = side.as_mut() {
+        t.hold_restored(&mut router).await;
+    }
     loop {
         let deadline = match (
             router.next_deadline(),

@@ -307,7 +307,10 @@ impl Telephony {
             } => {
                 tracing::info!(%handler, legs = legs.len(), "resynced");
                 self.calls.on_resync(now, &handler, &legs, listed);
-                self.adopt(router, now, handler, &legs);
+                for contact in self.adopt(router, now, handler, &legs) {
+                    self.router_step(router, now, contact, RouterStep::Release)
+                        .await;
+                }
                 self.resynced.insert(handler);
                 if !self.swept && self.resynced.len() == self.workers.len() {
                     self.swept = true;
@@ -338,13 +341,15 @@ impl Telephony {
 
     /// Calls found alive on a handler that the core does not know (after a restart): those
     /// the router still holds are taken back; the others are reported.
+    /// Returns the waiting callers it took back (held since the start, to be released).
     fn adopt(
         &mut self,
         router: &mut DurableRouter,
         now: Timestamp,
         handler: HandlerId,
         legs: &[LegSnapshot],
-    ) {
+    ) -> Vec<ContactId> {
+        let mut waiting = Vec::new();
         for snapshot in legs {
             let Some(contact) = snapshot.contact else {
                 continue;
@@ -370,6 +375,7 @@ impl Telephony {
                 .get(&queue_name)
                 .cloned()
                 .unwrap_or_else(|| queue_name.clone());
+            let held = phase == "held";
             let adoption = if phase == "connected" {
                 let agent = router.router().contact_agents(contact).first().copied();
                 match agent {
@@ -403,12 +409,50 @@ impl Telephony {
                 adoption,
                 attributes,
             ) {
-                Ok(()) => tracing::info!(%handler, contact = contact.0, phase, "call re-adopted"),
+                Ok(()) => {
+                    tracing::info!(%handler, contact = contact.0, phase, "call re-adopted");
+                    if held {
+                        waiting.push(contact);
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%handler, contact = contact.0, %error, "not re-adopted")
                 }
             }
         }
+        waiting
+    }
+
+    /// At the start: the voice callers the router rebuilt from the store are held (at their
+    /// places, never offered) until their calls are found on a switch, then released; those
+    /// no switch has are ended once every handler has said what exists. Until then no agent
+    /// is offered a call that may be gone, or that lives on a switch not reachable yet.
+    pub async fn hold_restored(&mut self, router: &mut DurableRouter) {
+        let now = Timestamp::now();
+        let restored: Vec<ContactId> = router
+            .router()
+            .live_contact_ids()
+            .filter(|c| !self.calls.knows_contact(*c))
+            .filter(|c| {
+                router
+                    .router()
+                    .contact_status(*c)
+                    .is_some_and(|(_, media, phase)| {
+                        media == MediaType::Voice && phase != "connected"
+                    })
+            })
+            .collect();
+        if !restored.is_empty() {
+            tracing::info!(
+                callers = restored.len(),
+                "callers from before the restart held until their calls are found"
+            );
+        }
+        for contact in restored {
+            self.router_step(router, now, contact, RouterStep::Hold)
+                .await;
+        }
+        self.drain(router, now).await;
     }
 
     /// Once every handler has said what exists: voice contacts the router holds without a
@@ -477,9 +521,7 @@ impl Telephony {
                 contact = contact.0,
                 "a call was lost while Switchboard was away"
             );
-            if let Err(error) = router.store().insert_cdr(&cdr).await {
-                tracing::error!(contact = contact.0, %error, "call record not written");
-            }
+            self.records.cdr(cdr).await;
         }
     }
 
