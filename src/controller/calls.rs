@@ -1690,7 +1690,10 @@ impl Calls {
             record.wrap_up = now.since(wrapping.since);
             self.actions.push_back(CallAction::Record(record));
         }
-        if let Some(tenant) = self.tenants.get(&agent).copied() {
+        // A for admission changes only when an agent starts or stops taking contacts (offered
+        // and busy still count): the recount, over every agent, is skipped otherwise.
+        let flips = change.from.takes_contacts() != change.to.takes_contacts();
+        if flips && let Some(tenant) = self.tenants.get(&agent).copied() {
             let available = self
                 .tenants
                 .iter()
