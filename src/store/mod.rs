@@ -140,6 +140,9 @@ impl Store {
                     .foreign_keys(true);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)
+                    // A local file's connection does not go away: a ping before every use
+                    // would only add a round trip to the database thread per statement.
+                    .test_before_acquire(false)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await
@@ -159,6 +162,9 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(1)
                     .min_connections(1)
+                    // No ping before use: a round trip saved per statement, and an acquire
+                    // that is cancelled cannot drop the one connection (and the database).
+                    .test_before_acquire(false)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
