@@ -3,7 +3,9 @@
 //! the relay over real UDP on 127.0.0.1, switching every two seconds, with a pause on filler and
 //! an RFC 4733 digit on the way. The agent's side is written to a pcap file and Wireshark's own
 //! RTP analysis (`tshark -q -z rtp,streams`) must see one stream with no lost packets and no
-//! sequence or timestamp problem. Fails (does not skip) when tshark is not installed.
+//! sequence or timestamp problem. Runs with a socket per stream and source (the agent learned
+//! by symmetric RTP) and on shared ports (every address configured). Fails (does not skip)
+//! when tshark is not installed.
 
 mod rtp_support;
 
@@ -11,32 +13,63 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use rtp_support::{Agent, Source, SourcePlan, header};
-use switchboard::rtp::relay::{AgentAddr, Relay, RelayConfig, StreamSpec};
+use switchboard::rtp::relay::{AgentAddr, Relay, RelayConfig, Sharing, StreamSpec};
 use switchboard::rtp::{Codec, SourceId, SourceSpec, StreamConfig};
 
 #[test]
 fn tshark_sees_one_clean_stream_across_switches() {
+    one_clean_stream_across_switches(Sharing::PerStream);
+}
+
+#[test]
+fn tshark_sees_one_clean_stream_across_switches_on_shared_ports() {
+    one_clean_stream_across_switches(Sharing::Shared);
+}
+
+fn one_clean_stream_across_switches(sharing: Sharing) {
     // Fail early, with the install hint, rather than after the 13 seconds of traffic.
     rtp_support::require_tool("tshark", "tshark");
 
     let relay = Relay::start(RelayConfig {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         workers: 1,
+        sharing,
         ..RelayConfig::default()
     })
     .expect("starting the relay");
     let mut config = StreamConfig::new(Codec::PCMU_20MS);
     config.rtcp_interval = Some(Duration::from_secs(1));
-    let stream = relay
-        .create_stream(StreamSpec {
-            config,
-            agent: AgentAddr::Learn,
-            ssrc: None,
-        })
-        .expect("creating the stream");
-
-    // The agent's phone talks first: symmetric RTP learns its address from that.
-    let mut agent = Agent::start(Some(stream.local));
+    // Shared ports are known before any stream (every stream of the worker is on them), and
+    // every peer's address must be given: the agent's and the sources' sockets come first.
+    let shared = relay
+        .shared_port_stats()
+        .expect("shared port stats")
+        .first()
+        .map(|p| (p.agent_port, p.source_port));
+    let (stream, mut agent) = match shared {
+        None => {
+            let stream = relay
+                .create_stream(StreamSpec {
+                    config,
+                    agent: AgentAddr::Learn,
+                    ssrc: None,
+                })
+                .expect("creating the stream");
+            // The agent's phone talks first: symmetric RTP learns its address from that.
+            (stream, Agent::start(Some(stream.local)))
+        }
+        Some((agent_port, _)) => {
+            let agent = Agent::start(Some(agent_port));
+            let stream = relay
+                .create_stream(StreamSpec {
+                    config,
+                    agent: AgentAddr::Fixed(agent.local),
+                    ssrc: None,
+                })
+                .expect("creating the stream");
+            (stream, agent)
+        }
+    };
 
     let plans = [
         SourcePlan {
@@ -64,10 +97,24 @@ fn tshark_sees_one_clean_stream_across_switches() {
     let mut sources = Vec::new();
     for (i, plan) in plans.into_iter().enumerate() {
         let id = SourceId(i as u32);
-        let local = relay
-            .add_source(stream.id, id, SourceSpec::new(Codec::PCMU_20MS), None)
-            .expect("adding a source");
-        sources.push(Source::start(plan, local));
+        let spec = SourceSpec::new(Codec::PCMU_20MS);
+        let source = match shared {
+            None => {
+                let local = relay
+                    .add_source(stream.id, id, spec, None)
+                    .expect("adding a source");
+                Source::start(plan, local)
+            }
+            Some((_, source_port)) => {
+                // What it sends before it is added is dropped as a stranger's.
+                let source = Source::start(plan, source_port);
+                relay
+                    .add_source(stream.id, id, spec, Some(source.local))
+                    .expect("adding a source");
+                source
+            }
+        };
+        sources.push(source);
     }
 
     // Switch every two seconds; one gap with no source (silence filler keeps the stream up).

@@ -9,8 +9,9 @@
 //!   they arrived; it rewrites them in place, fills gaps between sources with silence or comfort
 //!   noise, writes RTCP sender reports and reads the receiver reports that come back. It never
 //!   touches a socket or a clock.
-//! - [`relay`] (IO): UDP sockets per agent stream and per source, batched receive and send,
-//!   symmetric RTP, one worker per core, and the control interface the controller drives.
+//! - [`relay`] (IO): UDP sockets per agent stream and per source, or two per worker shared by
+//!   all its streams (told apart by the peers' addresses), batched receive and send, symmetric
+//!   RTP, one worker per core, and the control interface the controller drives.
 //!
 //! Wire behaviour follows RFC 3550 (RTP/RTCP), RFC 3551 (audio profile), RFC 3389 (comfort
 //! noise) and RFC 4733 (telephone-events); comments cite the section they encode.

@@ -186,9 +186,72 @@ pub fn std_to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::sockl
     (storage, len as libc::socklen_t)
 }
 
+/// A peer's address (IP and port) as a hash key, read straight from what the kernel wrote:
+/// IPv4 packed into a u64 (address << 16 | port), IPv6 as its 128 bits and port. An
+/// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack socket reports for an IPv4
+/// peer) is its IPv4 key, so a peer configured either way is found. Flow label and scope are
+/// not part of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerKey {
+    /// An IPv4 peer.
+    V4(u64),
+    /// An IPv6 peer.
+    V6(u128, u16),
+}
+
+impl PeerKey {
+    /// The key of a socket address.
+    pub fn of(addr: SocketAddr) -> PeerKey {
+        match addr.ip().to_canonical() {
+            std::net::IpAddr::V4(ip) => PeerKey::v4(ip, addr.port()),
+            std::net::IpAddr::V6(ip) => PeerKey::V6(u128::from(ip), addr.port()),
+        }
+    }
+
+    fn v4(ip: Ipv4Addr, port: u16) -> PeerKey {
+        PeerKey::V4(u64::from(u32::from(ip)) << 16 | u64::from(port))
+    }
+
+    /// The key of the address the kernel wrote (`None` for another family or a short length).
+    /// Nothing is parsed into a `SocketAddr`: this runs for every datagram.
+    #[inline]
+    pub fn from_raw(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<PeerKey> {
+        let len = len as usize;
+        match libc::c_int::from(storage.ss_family) {
+            libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+                // SAFETY: the family says the storage holds a sockaddr_in, which fits inside it
+                // and has no stricter alignment than sockaddr_storage.
+                let sin = unsafe {
+                    &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+                };
+                Some(PeerKey::v4(
+                    Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                    u16::from_be(sin.sin_port),
+                ))
+            }
+            libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+                // SAFETY: as above, for sockaddr_in6.
+                let sin6 = unsafe {
+                    &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+                };
+                let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                let port = u16::from_be(sin6.sin6_port);
+                Some(match ip.to_ipv4_mapped() {
+                    Some(v4) => PeerKey::v4(v4, port),
+                    None => PeerKey::V6(u128::from(ip), port),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Preallocated buffers and message headers for recvmmsg and sendmmsg: `n` datagrams of
 /// [`MAX_DATAGRAM`] bytes, their source addresses, and a send list that points into the same
-/// buffers (packets are rewritten in place and sent from where they were received).
+/// buffers (packets are rewritten in place and sent from where they were received). Each
+/// datagram of the send list has its own destination and a tag (the caller's stream slot) so
+/// that one sendmmsg carries packets of many streams and each stream's counters learn what
+/// became of its own.
 pub struct Batch {
     bufs: Box<[[u8; MAX_DATAGRAM]]>,
     iovs: Box<[libc::iovec]>,
@@ -196,8 +259,9 @@ pub struct Batch {
     recv: Box<[libc::mmsghdr]>,
     send_iovs: Box<[libc::iovec]>,
     send: Box<[libc::mmsghdr]>,
-    dest: Box<libc::sockaddr_storage>,
-    dest_len: libc::socklen_t,
+    send_addrs: Box<[libc::sockaddr_storage]>,
+    tags: Box<[u32]>,
+    delivered: Box<[bool]>,
     send_len: usize,
 }
 
@@ -226,8 +290,9 @@ impl Batch {
             recv: (0..n).map(|_| unsafe { zeroed() }).collect(),
             send_iovs: (0..n).map(|_| unsafe { zeroed() }).collect(),
             send: (0..n).map(|_| unsafe { zeroed() }).collect(),
-            dest: Box::new(unsafe { zeroed() }),
-            dest_len: 0,
+            send_addrs: (0..n).map(|_| unsafe { zeroed() }).collect(),
+            tags: vec![0; n].into_boxed_slice(),
+            delivered: vec![false; n].into_boxed_slice(),
             send_len: 0,
         };
         for i in 0..n {
@@ -238,6 +303,8 @@ impl Batch {
             b.recv[i].msg_hdr.msg_name = (&mut b.addrs[i] as *mut libc::sockaddr_storage).cast();
             b.send[i].msg_hdr.msg_iov = &mut b.send_iovs[i];
             b.send[i].msg_hdr.msg_iovlen = 1;
+            b.send[i].msg_hdr.msg_name =
+                (&mut b.send_addrs[i] as *mut libc::sockaddr_storage).cast();
         }
         b
     }
@@ -248,8 +315,9 @@ impl Batch {
     }
 
     /// Receives up to `capacity` datagrams without blocking; returns how many (0 when none
-    /// is waiting).
+    /// is waiting). Starts a new, empty send list.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.send_len = 0;
         for m in self.recv.iter_mut() {
             m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             m.msg_hdr.msg_flags = 0;
@@ -275,31 +343,33 @@ impl Batch {
         }
     }
 
-    /// Datagram `i` of the last receive, mutable (for the in-place rewrite), with the address
-    /// it came from.
-    pub fn datagram(&mut self, i: usize) -> (&mut [u8], Option<SocketAddr>) {
+    /// Datagram `i` of the last receive, mutable (for the in-place rewrite), with the key of
+    /// the address it came from.
+    #[inline]
+    pub fn datagram(&mut self, i: usize) -> (&mut [u8], Option<PeerKey>) {
         let len = (self.recv[i].msg_len as usize).min(MAX_DATAGRAM);
-        let from = sockaddr_to_std(&self.addrs[i], self.recv[i].msg_hdr.msg_namelen);
+        let from = PeerKey::from_raw(&self.addrs[i], self.recv[i].msg_hdr.msg_namelen);
         (&mut self.bufs[i][..len], from)
     }
 
-    /// Starts a send list to `dest`.
-    pub fn send_to(&mut self, dest: &(libc::sockaddr_storage, libc::socklen_t)) {
-        *self.dest = dest.0;
-        self.dest_len = dest.1;
-        self.send_len = 0;
+    /// The address datagram `i` of the last receive came from, parsed (for learning it).
+    pub fn sender(&self, i: usize) -> Option<SocketAddr> {
+        sockaddr_to_std(&self.addrs[i], self.recv[i].msg_hdr.msg_namelen)
     }
 
-    /// Adds datagram `i` of the last receive, `len` bytes, to the send list.
-    pub fn push(&mut self, i: usize, len: usize) {
+    /// Adds datagram `i` of the last receive, `len` bytes, to the send list, for `dest`;
+    /// `tag` comes back with its outcome from [`outcomes`](Self::outcomes).
+    #[inline]
+    pub fn push(&mut self, i: usize, len: usize, dest: &Dest, tag: usize) {
         let k = self.send_len;
         if k >= self.send.len() || i >= self.bufs.len() {
             return;
         }
         self.send_iovs[k].iov_base = self.bufs[i].as_mut_ptr().cast();
         self.send_iovs[k].iov_len = len.min(MAX_DATAGRAM);
-        self.send[k].msg_hdr.msg_name = (&mut *self.dest as *mut libc::sockaddr_storage).cast();
-        self.send[k].msg_hdr.msg_namelen = self.dest_len;
+        self.send_addrs[k] = dest.0;
+        self.send[k].msg_hdr.msg_namelen = dest.1;
+        self.tags[k] = tag as u32;
         self.send_len += 1;
     }
 
@@ -308,33 +378,62 @@ impl Batch {
         self.send_len
     }
 
-    /// Sends the list with sendmmsg; returns how many left, and the error that stopped the
-    /// rest, if any (UDP: what is not sent is lost, and counted by the caller).
-    pub fn flush(&mut self, fd: RawFd) -> (usize, Option<io::Error>) {
+    /// Sends the list with sendmmsg (one call when all goes well) and returns how many left.
+    /// A datagram the kernel refuses (a destination it cannot reach) is skipped and the rest
+    /// still go, so one stream's bad address costs no other stream; a full buffer ends the
+    /// call (UDP: what is not sent is lost; [`outcomes`](Self::outcomes) tells whose).
+    pub fn flush(&mut self, fd: RawFd) -> usize {
         let total = self.send_len;
-        self.send_len = 0;
+        let mut at = 0;
         let mut sent = 0;
-        while sent < total {
-            // SAFETY: headers [sent, total) point at buffers and the destination of this
-            // Batch, all alive for the call.
+        while at < total {
+            // SAFETY: headers [at, total) point at buffers and destinations of this Batch,
+            // all alive for the call.
             let r = unsafe {
                 libc::sendmmsg(
                     fd,
-                    self.send.as_mut_ptr().add(sent),
-                    (total - sent) as libc::c_uint,
+                    self.send.as_mut_ptr().add(at),
+                    (total - at) as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
             };
             match check(r) {
-                Ok(0) => break,
-                Ok(n) => sent += n as usize,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return (sent, Some(e)),
+                Ok(n) if n > 0 => {
+                    let n = (n as usize).min(total - at);
+                    self.delivered[at..at + n].fill(true);
+                    at += n;
+                    sent += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.raw_os_error() == Some(libc::ENOBUFS) =>
+                {
+                    break;
+                }
+                // The datagram at `at` was refused: skip it, send the rest.
+                Err(_) => {
+                    self.delivered[at] = false;
+                    at += 1;
+                }
+                Ok(_) => break,
             }
         }
-        (sent, None)
+        self.delivered[at..total].fill(false);
+        sent
+    }
+
+    /// Each datagram of the last send list: its tag and whether the kernel took it.
+    pub fn outcomes(&self) -> impl Iterator<Item = (usize, bool)> + '_ {
+        self.tags[..self.send_len]
+            .iter()
+            .zip(&self.delivered[..self.send_len])
+            .map(|(tag, ok)| (*tag as usize, *ok))
     }
 }
+
+/// A destination in the kernel's representation.
+pub type Dest = (libc::sockaddr_storage, libc::socklen_t);
 
 /// Sends one datagram without blocking (filler, RTCP, the reverse direction).
 pub fn send_one(
@@ -360,6 +459,70 @@ pub fn send_one(
     }
 }
 
+/// Which socket buffer [`set_buffer`] sizes.
+#[derive(Debug, Clone, Copy)]
+pub enum Buffer {
+    /// SO_RCVBUF.
+    Receive,
+    /// SO_SNDBUF.
+    Send,
+}
+
+/// Sets a socket buffer to `size` bytes: with the FORCE option first, which goes past the
+/// system's maximum (`net.core.rmem_max` / `wmem_max`) when the process may (CAP_NET_ADMIN),
+/// else with the plain option, which the kernel silently caps at that maximum. A shared port
+/// carries every stream of a worker, so its buffer is what absorbs the worker's pauses.
+pub fn set_buffer(fd: RawFd, which: Buffer, size: usize) -> io::Result<()> {
+    let (force, plain) = match which {
+        Buffer::Receive => (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        Buffer::Send => (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    };
+    let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    let set = |option| {
+        // SAFETY: passes a valid c_int and its size.
+        check(unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+    };
+    set(force).or_else(|_| set(plain)).map(|_| ())
+}
+
+/// Sends an IPv4 socket's datagrams with the don't-fragment bit (`IP_PMTUDISC_PROBE`: DF set,
+/// the path MTU not enforced). RTP stays far below the path MTU anyway (RFC 3550 §11); without
+/// DF, Linux gives every datagram a fresh IP identification from a hash of its destination
+/// and a shared counter (RFC 6864 §4.1 lets atomic datagrams skip it), a tenth of the cost of
+/// sending to thousands of different agents from one socket.
+pub fn set_dont_fragment(fd: RawFd) -> io::Result<()> {
+    let value: libc::c_int = libc::IP_PMTUDISC_PROBE;
+    // SAFETY: passes a valid c_int and its size.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+/// Sets the calling thread's timer slack: how much later than asked the kernel may end its
+/// sleeps (to group wake-ups). Best effort: a thread that keeps the default sleeps longer.
+pub fn set_timer_slack(slack: std::time::Duration) {
+    let ns = libc::c_ulong::try_from(slack.as_nanos())
+        .unwrap_or(libc::c_ulong::MAX)
+        .max(1);
+    // SAFETY: PR_SET_TIMERSLACK takes an integer argument; no memory is passed.
+    let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns, 0, 0, 0) };
+}
+
 /// Pins the calling thread to one CPU.
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; sched_setaffinity reads it.
@@ -373,4 +536,79 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("a socket address")
+    }
+
+    #[test]
+    fn peer_keys_read_from_the_kernels_form_match_keys_of_addresses() {
+        for a in ["127.1.2.3:5004", "[::1]:5006", "[2001:db8::7]:40000"] {
+            let (storage, len) = std_to_sockaddr(addr(a));
+            assert_eq!(
+                PeerKey::from_raw(&storage, len),
+                Some(PeerKey::of(addr(a))),
+                "{a}"
+            );
+        }
+        // A dual-stack socket reports IPv4 peers as IPv4-mapped IPv6: the same key.
+        let (storage, len) = std_to_sockaddr(addr("[::ffff:10.0.0.1]:5004"));
+        assert_eq!(
+            PeerKey::from_raw(&storage, len),
+            Some(PeerKey::of(addr("10.0.0.1:5004")))
+        );
+        // Address and port both count.
+        let key = PeerKey::of(addr("10.0.0.1:5004"));
+        assert_ne!(key, PeerKey::of(addr("10.0.0.1:5006")));
+        assert_ne!(key, PeerKey::of(addr("10.0.0.2:5004")));
+        assert_ne!(key, PeerKey::of(addr("0.0.0.0:0")));
+        // A length too short for the family is no address.
+        assert_eq!(PeerKey::from_raw(&storage, 4), None);
+    }
+
+    #[test]
+    fn one_refused_destination_does_not_stop_the_rest_of_the_batch() {
+        let relay = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let (r1, r2) = (
+            UdpSocket::bind("127.0.0.1:0").expect("bind"),
+            UdpSocket::bind("127.0.0.1:0").expect("bind"),
+        );
+        for s in [&r1, &r2] {
+            s.set_read_timeout(Some(Duration::from_secs(1)))
+                .expect("timeout");
+        }
+        for i in 0..3u8 {
+            sender
+                .send_to(&[i], relay.local_addr().expect("addr"))
+                .expect("send");
+        }
+        // Loopback delivers within send_to: all three are queued.
+        let mut batch = Batch::new(8);
+        assert_eq!(batch.recv(relay.as_raw_fd()).expect("recv"), 3);
+        // An IPv6 destination on an IPv4 socket: the kernel refuses that one datagram.
+        let dests = [
+            std_to_sockaddr(r1.local_addr().expect("addr")),
+            std_to_sockaddr(addr("[2001:db8::1]:5004")),
+            std_to_sockaddr(r2.local_addr().expect("addr")),
+        ];
+        for (i, d) in dests.iter().enumerate() {
+            batch.push(i, 1, d, 10 + i);
+        }
+        assert_eq!(batch.flush(relay.as_raw_fd()), 2);
+        let outcomes: Vec<_> = batch.outcomes().collect();
+        assert_eq!(outcomes, [(10, true), (11, false), (12, true)]);
+        let mut buf = [0u8; 8];
+        assert_eq!(r1.recv(&mut buf).expect("first"), 1);
+        assert_eq!(buf[0], 0);
+        assert_eq!(r2.recv(&mut buf).expect("third"), 1);
+        assert_eq!(buf[0], 2);
+    }
 }

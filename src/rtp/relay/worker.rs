@@ -1,4 +1,10 @@
 //! One relay worker: an epoll loop that owns its streams, their sockets and their timers.
+//!
+//! Both ways of giving out ports ([`super::Sharing`]) run the same per-datagram logic
+//! ([`Stream::source_datagram`], [`Stream::agent_datagram`]) and the same send path (a
+//! [`Batch`] whose datagrams each carry their destination and their stream, flushed with one
+//! sendmmsg). They differ only in how a datagram finds its stream: per stream by the socket it
+//! arrived on (the epoll token), shared by its sender's address (a hash lookup).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -6,20 +12,24 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
-use super::sys::{self, Batch, Epoll, EventFd};
-use super::{AgentAddr, Clock, RelayError, RelayStreamStats};
+use super::sys::{self, Batch, Dest, Epoll, EventFd, PeerKey};
+use super::{AgentAddr, Clock, Peer, RelayConfig, RelayError, RelayStreamStats, SharedPortStats};
 use crate::model::Timestamp;
-use crate::rtp::{MAX_SOURCES, Sequencer, SourceId, SourceSpec, StreamId, Verdict, is_rtcp};
+use crate::rtp::{
+    MAX_SOURCES, RtpError, Sequencer, SourceId, SourceSpec, StreamId, Verdict, is_rtcp,
+};
 
 /// Requests from the control interface; each carries the channel its answer goes back on.
+/// A `socket` is the stream's or source's own (per stream), or `None` on shared ports.
 pub(crate) enum Command {
     CreateStream {
         id: StreamId,
         seq: Box<Sequencer>,
-        socket: UdpSocket,
+        socket: Option<UdpSocket>,
         agent: AgentAddr,
         reply: mpsc::SyncSender<Result<(), RelayError>>,
     },
@@ -31,7 +41,7 @@ pub(crate) enum Command {
         id: StreamId,
         source: SourceId,
         spec: SourceSpec,
-        socket: UdpSocket,
+        socket: Option<UdpSocket>,
         remote: Option<SocketAddr>,
         reply: mpsc::SyncSender<Result<(), RelayError>>,
     },
@@ -49,32 +59,64 @@ pub(crate) enum Command {
         id: StreamId,
         reply: mpsc::SyncSender<Result<RelayStreamStats, RelayError>>,
     },
+    SharedStats {
+        reply: mpsc::SyncSender<Result<SharedPortStats, RelayError>>,
+    },
     Shutdown,
 }
 
 /// epoll token of the wake-up eventfd; stream tokens are `slot << 8 | role`.
 const WAKE: u64 = u64::MAX;
+/// epoll token of the shared agent-facing socket.
+const SHARED_AGENTS: u64 = u64::MAX - 1;
+/// epoll token of the shared source-facing socket.
+const SHARED_SOURCES: u64 = u64::MAX - 2;
 /// Role 0 is the agent socket; role `1 + i` is source slot `i`.
 const AGENT: u64 = 0;
+/// Batches a shared socket is read for per readiness event before timers and commands get
+/// their turn (epoll is level-triggered: what is left is reported again at once).
+const BATCHES_PER_EVENT: usize = 16;
 
-type Dest = (libc::sockaddr_storage, libc::socklen_t);
+/// The socket a stream or a source is reached on.
+enum Port {
+    /// Its own (per stream), closed with it.
+    Own(UdpSocket),
+    /// The worker's shared socket, which outlives it.
+    Shared(RawFd),
+}
+
+impl Port {
+    fn fd(&self) -> RawFd {
+        match self {
+            Port::Own(s) => s.as_raw_fd(),
+            Port::Shared(fd) => *fd,
+        }
+    }
+}
 
 struct SourceSock {
     id: SourceId,
-    socket: UdpSocket,
-    /// Where the agent's audio goes while this source is active.
+    port: Port,
+    /// Where the source sends from, and where the agent's audio goes while it is active.
     remote: Option<SocketAddr>,
+    remote_key: Option<PeerKey>,
     remote_dest: Option<Dest>,
     /// Configured (not learned) remote.
     fixed: bool,
 }
 
 impl SourceSock {
+    /// Per stream: learns the source's address from datagram `i` (unless configured). The
+    /// common case, the same sender as before, compares keys and parses nothing.
     #[inline]
-    fn learn(&mut self, from: SocketAddr) {
-        if !self.fixed && self.remote != Some(from) {
-            self.remote = Some(from);
-            self.remote_dest = Some(sys::std_to_sockaddr(from));
+    fn learn(&mut self, from: PeerKey, batch: &Batch, i: usize) {
+        if self.fixed || self.remote_key == Some(from) {
+            return;
+        }
+        if let Some(addr) = batch.sender(i) {
+            self.remote = Some(addr);
+            self.remote_key = Some(from);
+            self.remote_dest = Some(sys::std_to_sockaddr(addr));
         }
     }
 }
@@ -82,9 +124,10 @@ impl SourceSock {
 struct Stream {
     id: StreamId,
     seq: Sequencer,
-    socket: UdpSocket,
+    port: Port,
     agent: AgentAddr,
     agent_addr: Option<SocketAddr>,
+    agent_key: Option<PeerKey>,
     agent_dest: Option<Dest>,
     agent_seen: Timestamp,
     sources: [Option<SourceSock>; MAX_SOURCES],
@@ -99,6 +142,81 @@ impl Stream {
         s.agent = self.agent_addr;
         s
     }
+
+    fn latch(&mut self, addr: SocketAddr) {
+        self.agent_addr = Some(addr);
+        self.agent_key = Some(PeerKey::of(addr));
+        self.agent_dest = Some(sys::std_to_sockaddr(addr));
+    }
+
+    /// A datagram from source slot `k`: its RTCP is counted (the agent gets the bridge's own
+    /// reports), its RTP rewritten in place. Returns where it goes: the agent, if known.
+    #[inline]
+    fn source_datagram(&mut self, now: Timestamp, k: usize, data: &mut [u8]) -> Option<&Dest> {
+        let source = self.sources.get(k)?.as_ref()?.id;
+        if is_rtcp(data) {
+            self.counters.source_rtcp += 1;
+            return None;
+        }
+        if self.seq.rewrite(now, source, data) != Verdict::Forward {
+            return None;
+        }
+        if self.agent_dest.is_none() {
+            self.counters.no_agent_address += 1;
+        }
+        self.agent_dest.as_ref()
+    }
+
+    /// A datagram from the agent's address: its RTCP (receiver reports) is read, its RTP goes
+    /// to the active source. Returns where it goes: the active source's address, if known.
+    #[inline]
+    fn agent_datagram(&mut self, now: Timestamp, data: &[u8]) -> Option<&Dest> {
+        if is_rtcp(data) {
+            let _ = self.seq.handle_rtcp(now, data);
+            return None;
+        }
+        let active = self.seq.active();
+        let dest = self
+            .sources
+            .iter()
+            .flatten()
+            .find(|s| Some(s.id) == active)
+            .and_then(|s| s.remote_dest.as_ref());
+        if dest.is_none() {
+            self.counters.reverse_dropped += 1;
+        }
+        dest
+    }
+
+    /// The socket of the active source, which the agent's audio leaves from (per stream).
+    fn active_port(&self) -> Option<RawFd> {
+        let active = self.seq.active()?;
+        self.sources
+            .iter()
+            .flatten()
+            .find(|s| s.id == active)
+            .map(|s| s.port.fd())
+    }
+}
+
+/// Which way a flushed send list went, for the counters.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    ToAgents,
+    ToSources,
+}
+
+/// Shared mode: the worker's two sockets and the maps from a sender's address to its stream
+/// (and source).
+struct SharedPorts {
+    agents: UdpSocket,
+    sources: UdpSocket,
+    /// Agent address → stream slot.
+    agent_routes: FxHashMap<PeerKey, usize>,
+    /// Source address → (stream slot, source slot).
+    source_routes: FxHashMap<PeerKey, (usize, usize)>,
+    unknown_agents: u64,
+    unknown_sources: u64,
 }
 
 pub(crate) struct Worker {
@@ -113,18 +231,37 @@ pub(crate) struct Worker {
     timers: BinaryHeap<Reverse<(Timestamp, usize)>>,
     batch: Batch,
     out: Vec<u8>,
+    shared: Option<SharedPorts>,
+    coalesce: Duration,
 }
 
 impl Worker {
+    /// A worker; `shared` holds its agent-facing and source-facing sockets in shared mode.
     pub(crate) fn new(
         index: usize,
         commands: mpsc::Receiver<Command>,
         wake: Arc<EventFd>,
         clock: Clock,
-        batch: usize,
+        config: &RelayConfig,
+        shared: Option<(UdpSocket, UdpSocket)>,
     ) -> std::io::Result<Worker> {
         let epoll = Epoll::new()?;
         epoll.add(wake.raw(), WAKE)?;
+        let shared = match shared {
+            Some((agents, sources)) => {
+                epoll.add(agents.as_raw_fd(), SHARED_AGENTS)?;
+                epoll.add(sources.as_raw_fd(), SHARED_SOURCES)?;
+                Some(SharedPorts {
+                    agents,
+                    sources,
+                    agent_routes: FxHashMap::default(),
+                    source_routes: FxHashMap::default(),
+                    unknown_agents: 0,
+                    unknown_sources: 0,
+                })
+            }
+            None => None,
+        };
         Ok(Worker {
             index,
             epoll,
@@ -135,23 +272,37 @@ impl Worker {
             free: Vec::new(),
             by_id: FxHashMap::default(),
             timers: BinaryHeap::new(),
-            batch: Batch::new(batch),
+            batch: Batch::new(config.batch),
             out: vec![0u8; Sequencer::MIN_TRANSMIT_BUFFER.max(sys::MAX_DATAGRAM)],
+            shared,
+            coalesce: config.coalesce,
         })
     }
 
     /// The loop: timers, then readiness, then commands, until shutdown.
+    ///
+    /// On shared ports a worker that sleeps in epoll as soon as its socket is empty is woken
+    /// for nearly every datagram: each wake-up costs the sender's core (on a virtual machine,
+    /// an inter-processor interrupt and an exit to the hypervisor) and the worker's more than
+    /// relaying the datagram. So after a read that found a partial batch the worker naps for
+    /// [`RelayConfig::coalesce`], on a timer of its own, and the datagrams that arrive
+    /// meanwhile queue up for one batched read. An idle socket (a read that found nothing)
+    /// sleeps in epoll as always, and a full batch is followed by another read at once.
     pub(crate) fn run(mut self, cpu: Option<usize>) {
         if let Some(cpu) = cpu
             && let Err(e) = sys::pin_to_cpu(cpu)
         {
             tracing::warn!(worker = self.index, cpu, "cannot pin relay worker: {e}");
         }
+        if self.shared.is_some() && !self.coalesce.is_zero() {
+            // Linux stretches a sleep by the thread's timer slack (50 µs by default).
+            sys::set_timer_slack(Duration::from_micros(1));
+        }
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
         loop {
             let now = self.clock.now();
             self.run_timers(now);
-            let timeout = self.timeout_ms(self.clock.now());
+            let timeout = self.timeout_ms(now);
             let n = match self.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,
                 Err(e) => {
@@ -159,22 +310,31 @@ impl Worker {
                     return;
                 }
             };
+            // One clock read per round for the shared ports' first batch (a read of the
+            // clock costs as much as rewriting a packet or two).
+            let now = if n > 0 { self.clock.now() } else { now };
+            let mut nap = false;
             for ev in &events[..n] {
-                let token = ev.u64;
-                if token == WAKE {
-                    self.wake.drain();
-                    if !self.commands() {
-                        return;
+                match ev.u64 {
+                    WAKE => {
+                        self.wake.drain();
+                        if !self.commands() {
+                            return;
+                        }
                     }
-                } else {
-                    let slot = (token >> 8) as usize;
-                    let role = token & 0xFF;
-                    if role == AGENT {
-                        self.agent_readable(slot);
-                    } else {
-                        self.source_readable(slot, (role - 1) as usize);
+                    SHARED_SOURCES => nap |= self.shared_sources_readable(now),
+                    SHARED_AGENTS => nap |= self.shared_agents_readable(now),
+                    token => {
+                        let slot = (token >> 8) as usize;
+                        match token & 0xFF {
+                            AGENT => self.agent_readable(slot),
+                            role => self.source_readable(slot, (role - 1) as usize),
+                        }
                     }
                 }
+            }
+            if nap && !self.coalesce.is_zero() {
+                std::thread::sleep(self.coalesce);
             }
         }
     }
@@ -194,14 +354,8 @@ impl Worker {
     }
 
     fn schedule(&mut self, slot: usize) {
-        let Some(Some(s)) = self.streams.get_mut(slot) else {
-            return;
-        };
-        if let Some(t) = s.seq.poll_timeout()
-            && s.scheduled.is_none_or(|old| t < old)
-        {
-            s.scheduled = Some(t);
-            self.timers.push(Reverse((t, slot)));
+        if let Some(Some(s)) = self.streams.get_mut(slot) {
+            schedule(&mut self.timers, slot, s);
         }
     }
 
@@ -221,12 +375,10 @@ impl Worker {
             loop {
                 match s.seq.poll_transmit(now, &mut self.out) {
                     Ok(Some(tx)) => match &s.agent_dest {
-                        Some(dest) => {
-                            match sys::send_one(s.socket.as_raw_fd(), &self.out[..tx.len], dest) {
-                                Ok(()) => s.counters.sent += 1,
-                                Err(_) => s.counters.send_errors += 1,
-                            }
-                        }
+                        Some(dest) => match sys::send_one(s.port.fd(), &self.out[..tx.len], dest) {
+                            Ok(()) => s.counters.sent += 1,
+                            Err(_) => s.counters.send_errors += 1,
+                        },
                         None => s.counters.no_agent_address += 1,
                     },
                     Ok(None) => break,
@@ -240,7 +392,8 @@ impl Worker {
         }
     }
 
-    /// Datagrams from a source: rewrite in place, send the batch to the agent.
+    /// Per stream: datagrams on a source's own socket. Rewritten in place, sent to the agent
+    /// from the stream's socket.
     fn source_readable(&mut self, slot: usize, src_slot: usize) {
         let Worker {
             streams,
@@ -251,47 +404,30 @@ impl Worker {
         let Some(Some(stream)) = streams.get_mut(slot) else {
             return;
         };
-        let Some(Some(src)) = stream.sources.get_mut(src_slot) else {
+        let Some(Some(src)) = stream.sources.get(src_slot) else {
             return;
         };
-        let fd = src.socket.as_raw_fd();
-        let source_id = src.id;
+        let (fd, agent_fd) = (src.port.fd(), stream.port.fd());
         loop {
             let n = match batch.recv(fd) {
-                Ok(0) => break,
+                Ok(0) | Err(_) => break,
                 Ok(n) => n,
-                Err(_) => break,
             };
             let now = clock.now();
-            if let Some(dest) = &stream.agent_dest {
-                batch.send_to(dest);
-            }
+            let Some(Some(stream)) = streams.get_mut(slot) else {
+                return;
+            };
             for i in 0..n {
                 let (data, from) = batch.datagram(i);
-                if let Some(Some(src)) = stream.sources.get_mut(src_slot)
-                    && let Some(from) = from
-                {
-                    src.learn(from);
-                }
-                if is_rtcp(data) {
-                    stream.counters.source_rtcp += 1;
-                    continue;
-                }
                 let len = data.len();
-                if stream.seq.rewrite(now, source_id, data) == Verdict::Forward {
-                    if stream.agent_dest.is_some() {
-                        batch.push(i, len);
-                    } else {
-                        stream.counters.no_agent_address += 1;
-                    }
+                if let Some(dest) = stream.source_datagram(now, src_slot, data) {
+                    batch.push(i, len, dest, slot);
+                }
+                if let (Some(from), Some(Some(src))) = (from, stream.sources.get_mut(src_slot)) {
+                    src.learn(from, batch, i);
                 }
             }
-            flush(
-                batch,
-                stream.socket.as_raw_fd(),
-                &mut stream.counters.sent,
-                &mut stream.counters.send_errors,
-            );
+            flush(batch, agent_fd, streams, Direction::ToAgents);
             if n < batch.capacity() {
                 break;
             }
@@ -299,8 +435,9 @@ impl Worker {
         self.schedule(slot);
     }
 
-    /// Datagrams from the agent: learn its address, read its RTCP, relay its RTP to the active
-    /// source.
+    /// Per stream: datagrams on the stream's own socket. The agent's address is latched
+    /// (symmetric RTP) and anyone else ignored; its RTCP is read, its RTP relayed from the
+    /// active source's socket.
     fn agent_readable(&mut self, slot: usize) {
         let Worker {
             streams,
@@ -311,61 +448,47 @@ impl Worker {
         let Some(Some(stream)) = streams.get_mut(slot) else {
             return;
         };
-        let fd = stream.socket.as_raw_fd();
+        let fd = stream.port.fd();
         loop {
             let n = match batch.recv(fd) {
-                Ok(0) => break,
+                Ok(0) | Err(_) => break,
                 Ok(n) => n,
-                Err(_) => break,
             };
             let now = clock.now();
-            // The reverse direction goes out of the active source's socket to its remote.
-            let active = stream.seq.active().and_then(|id| {
-                stream
-                    .sources
-                    .iter()
-                    .flatten()
-                    .find(|s| s.id == id)
-                    .and_then(|s| s.remote_dest.map(|d| (s.socket.as_raw_fd(), d)))
-            });
-            if let Some((_, dest)) = &active {
-                batch.send_to(dest);
-            }
+            let Some(Some(stream)) = streams.get_mut(slot) else {
+                return;
+            };
+            let reverse_fd = stream.active_port();
             for i in 0..n {
-                let (data, from) = batch.datagram(i);
                 stream.counters.from_agent += 1;
+                let (_, from) = batch.datagram(i);
                 let Some(from) = from else { continue };
-                if stream.agent == AgentAddr::Learn && stream.agent_addr != Some(from) {
+                if stream.agent_key != Some(from) {
                     let silent = now.since(stream.agent_seen) >= AgentAddr::RELATCH_AFTER;
-                    if stream.agent_addr.is_none() || silent {
-                        stream.agent_addr = Some(from);
-                        stream.agent_dest = Some(sys::std_to_sockaddr(from));
-                    } else {
-                        stream.counters.foreign += 1;
-                        continue;
+                    let learn = stream.agent == AgentAddr::Learn;
+                    match batch.sender(i) {
+                        Some(addr) if learn && (stream.agent_addr.is_none() || silent) => {
+                            stream.latch(addr);
+                        }
+                        _ if learn => {
+                            stream.counters.foreign += 1;
+                            continue;
+                        }
+                        // A fixed agent: packets from anywhere are accepted on its own port.
+                        _ => {}
                     }
                 }
-                if Some(from) == stream.agent_addr {
+                if stream.agent_key == Some(from) {
                     stream.agent_seen = now;
                 }
-                if is_rtcp(data) {
-                    let _ = stream.seq.handle_rtcp(now, data);
-                    continue;
-                }
-                if active.is_some() {
-                    let len = data.len();
-                    batch.push(i, len);
-                } else {
-                    stream.counters.reverse_dropped += 1;
+                let (data, _) = batch.datagram(i);
+                let len = data.len();
+                if let Some(dest) = stream.agent_datagram(now, data) {
+                    batch.push(i, len, dest, slot);
                 }
             }
-            if let Some((src_fd, _)) = active {
-                flush(
-                    batch,
-                    src_fd,
-                    &mut stream.counters.reverse_forwarded,
-                    &mut stream.counters.send_errors,
-                );
+            if let Some(reverse_fd) = reverse_fd {
+                flush(batch, reverse_fd, streams, Direction::ToSources);
             }
             if n < batch.capacity() {
                 break;
@@ -373,6 +496,103 @@ impl Worker {
         }
         // An agent address just learned lets queued filler and reports go out.
         self.schedule(slot);
+    }
+
+    /// Shared: datagrams from every source of the worker on one socket. Each finds its stream
+    /// by its sender's address and is rewritten in place; the batch leaves in one sendmmsg
+    /// from the agent-facing socket, each datagram to its own agent. Returns whether the last
+    /// read found a partial batch (see [`run`](Self::run)).
+    fn shared_sources_readable(&mut self, mut now: Timestamp) -> bool {
+        let Worker {
+            streams,
+            batch,
+            clock,
+            timers,
+            shared: Some(shared),
+            ..
+        } = self
+        else {
+            return false;
+        };
+        let (fd, agents_fd) = (shared.sources.as_raw_fd(), shared.agents.as_raw_fd());
+        for round in 0..BATCHES_PER_EVENT {
+            let n = match batch.recv(fd) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if round > 0 {
+                now = clock.now();
+            }
+            for i in 0..n {
+                let (data, from) = batch.datagram(i);
+                let Some(&(slot, k)) = from.and_then(|key| shared.source_routes.get(&key)) else {
+                    shared.unknown_sources += 1;
+                    continue;
+                };
+                let Some(Some(stream)) = streams.get_mut(slot) else {
+                    continue;
+                };
+                let len = data.len();
+                if let Some(dest) = stream.source_datagram(now, k, data) {
+                    batch.push(i, len, dest, slot);
+                }
+                // The first packet sent starts the sender reports' timer.
+                schedule(timers, slot, stream);
+            }
+            flush(batch, agents_fd, streams, Direction::ToAgents);
+            if n < batch.capacity() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Shared: datagrams from every agent of the worker on one socket. Each finds its stream
+    /// by its sender's address; RTCP is read, RTP leaves in one sendmmsg from the
+    /// source-facing socket, each datagram to its stream's active source. Returns whether the
+    /// last read found a partial batch.
+    fn shared_agents_readable(&mut self, mut now: Timestamp) -> bool {
+        let Worker {
+            streams,
+            batch,
+            clock,
+            shared: Some(shared),
+            ..
+        } = self
+        else {
+            return false;
+        };
+        let (fd, sources_fd) = (shared.agents.as_raw_fd(), shared.sources.as_raw_fd());
+        for round in 0..BATCHES_PER_EVENT {
+            let n = match batch.recv(fd) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if round > 0 {
+                now = clock.now();
+            }
+            for i in 0..n {
+                let (data, from) = batch.datagram(i);
+                let Some(&slot) = from.and_then(|key| shared.agent_routes.get(&key)) else {
+                    shared.unknown_agents += 1;
+                    continue;
+                };
+                let Some(Some(stream)) = streams.get_mut(slot) else {
+                    continue;
+                };
+                stream.counters.from_agent += 1;
+                stream.agent_seen = now;
+                let len = data.len();
+                if let Some(dest) = stream.agent_datagram(now, data) {
+                    batch.push(i, len, dest, slot);
+                }
+            }
+            flush(batch, sources_fd, streams, Direction::ToSources);
+            if n < batch.capacity() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Applies queued commands; false on shutdown.
@@ -420,9 +640,31 @@ impl Worker {
                     let r = self.stream_mut(id).map(|(_, s)| s.snapshot());
                     let _ = reply.send(r);
                 }
+                Command::SharedStats { reply } => {
+                    let _ = reply.send(self.shared_stats());
+                }
             }
         }
         true
+    }
+
+    fn shared_stats(&self) -> Result<SharedPortStats, RelayError> {
+        let Some(shared) = &self.shared else {
+            return Err(RelayError::BadConfig(
+                "this relay does not share ports".into(),
+            ));
+        };
+        let addr = |s: &UdpSocket| {
+            s.local_addr()
+                .map_err(|e| RelayError::io("reading a socket's address", e))
+        };
+        Ok(SharedPortStats {
+            worker: self.index,
+            agent_port: addr(&shared.agents)?,
+            source_port: addr(&shared.sources)?,
+            unknown_agents: shared.unknown_agents,
+            unknown_sources: shared.unknown_sources,
+        })
     }
 
     fn slot(&self, id: StreamId) -> Result<usize, RelayError> {
@@ -440,36 +682,96 @@ impl Worker {
         }
     }
 
+    /// Who has `key` on the shared ports already, if anyone.
+    fn owner(&self, agent: bool, key: PeerKey) -> Option<Peer> {
+        let shared = self.shared.as_ref()?;
+        if agent {
+            let slot = *shared.agent_routes.get(&key)?;
+            let stream = self.streams.get(slot)?.as_ref()?;
+            Some(Peer::Agent(stream.id))
+        } else {
+            let &(slot, k) = shared.source_routes.get(&key)?;
+            let stream = self.streams.get(slot)?.as_ref()?;
+            let source = stream.sources.get(k)?.as_ref()?;
+            Some(Peer::Source(stream.id, source.id))
+        }
+    }
+
+    /// The port a new stream or source uses: its own socket, registered with epoll under
+    /// `token`; or the shared socket (`agent` side or source side), if `addr` is free on it.
+    fn port(
+        &mut self,
+        socket: Option<UdpSocket>,
+        token: u64,
+        agent: bool,
+        addr: Option<SocketAddr>,
+    ) -> Result<Port, RelayError> {
+        if let Some(socket) = socket {
+            self.epoll
+                .add(socket.as_raw_fd(), token)
+                .map_err(|e| RelayError::io("registering a socket", e))?;
+            return Ok(Port::Own(socket));
+        }
+        let Some(shared) = &self.shared else {
+            return Err(RelayError::BadConfig(
+                "a stream or source without a socket on a relay that does not share ports".into(),
+            ));
+        };
+        let fd = if agent {
+            shared.agents.as_raw_fd()
+        } else {
+            shared.sources.as_raw_fd()
+        };
+        // The control interface refuses these before they get here.
+        let Some(addr) = addr else {
+            return Err(RelayError::BadConfig(
+                "a shared port needs the peer's address".into(),
+            ));
+        };
+        if let Some(owner) = self.owner(agent, PeerKey::of(addr)) {
+            return Err(RelayError::AddressTaken { addr, owner });
+        }
+        Ok(Port::Shared(fd))
+    }
+
     fn create(
         &mut self,
         id: StreamId,
         seq: Sequencer,
-        socket: UdpSocket,
+        socket: Option<UdpSocket>,
         agent: AgentAddr,
     ) -> Result<(), RelayError> {
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.streams.push(None);
-            self.streams.len() - 1
-        });
-        self.epoll
-            .add(socket.as_raw_fd(), token(slot, AGENT))
-            .map_err(|e| RelayError::io("registering an agent socket", e))?;
-        let (agent_addr, agent_dest) = match agent {
-            AgentAddr::Fixed(a) => (Some(a), Some(sys::std_to_sockaddr(a))),
-            AgentAddr::Learn => (None, None),
+        let fixed = match agent {
+            AgentAddr::Fixed(a) => Some(a),
+            AgentAddr::Learn => None,
         };
-        self.streams[slot] = Some(Stream {
+        let slot = self.free.last().copied().unwrap_or(self.streams.len());
+        let port = self.port(socket, token(slot, AGENT), true, fixed)?;
+        if slot == self.streams.len() {
+            self.streams.push(None);
+        } else {
+            self.free.pop();
+        }
+        let mut stream = Stream {
             id,
             seq,
-            socket,
+            port,
             agent,
-            agent_addr,
-            agent_dest,
+            agent_addr: None,
+            agent_key: None,
+            agent_dest: None,
             agent_seen: self.clock.now(),
             sources: Default::default(),
             scheduled: None,
             counters: RelayStreamStats::default(),
-        });
+        };
+        if let Some(a) = fixed {
+            stream.latch(a);
+            if let (Port::Shared(_), Some(shared)) = (&stream.port, &mut self.shared) {
+                shared.agent_routes.insert(PeerKey::of(a), slot);
+            }
+        }
+        self.streams[slot] = Some(stream);
         self.by_id.insert(id, slot);
         self.schedule(slot);
         Ok(())
@@ -482,11 +784,29 @@ impl Worker {
         };
         self.by_id.remove(&id);
         self.free.push(slot);
-        let _ = self.epoll.delete(stream.socket.as_raw_fd());
+        self.release(&stream.port, true, stream.agent_key);
         for s in stream.sources.iter().flatten() {
-            let _ = self.epoll.delete(s.socket.as_raw_fd());
+            self.release(&s.port, false, s.remote_key);
         }
         Ok(stream.snapshot())
+    }
+
+    /// Stops delivering to a stream's or source's port: its own socket leaves epoll (and is
+    /// closed when dropped), or its address leaves the shared port's map.
+    fn release(&mut self, port: &Port, agent: bool, key: Option<PeerKey>) {
+        match (port, &mut self.shared, key) {
+            (Port::Own(socket), _, _) => {
+                let _ = self.epoll.delete(socket.as_raw_fd());
+            }
+            (Port::Shared(_), Some(shared), Some(key)) => {
+                if agent {
+                    shared.agent_routes.remove(&key);
+                } else {
+                    shared.source_routes.remove(&key);
+                }
+            }
+            (Port::Shared(_), _, _) => {}
+        }
     }
 
     fn add_source(
@@ -494,28 +814,35 @@ impl Worker {
         id: StreamId,
         source: SourceId,
         spec: SourceSpec,
-        socket: UdpSocket,
+        socket: Option<UdpSocket>,
         remote: Option<SocketAddr>,
     ) -> Result<(), RelayError> {
         let (slot, stream) = self.stream_mut(id)?;
         let Some(free) = stream.sources.iter().position(Option::is_none) else {
-            return Err(crate::rtp::RtpError::TooManySources { max: MAX_SOURCES }.into());
+            return Err(RtpError::TooManySources { max: MAX_SOURCES }.into());
         };
-        stream.seq.add_source(source, spec)?;
-        let epoll_fd = socket.as_raw_fd();
-        stream.sources[free] = Some(SourceSock {
-            id: source,
-            socket,
-            remote,
-            remote_dest: remote.map(sys::std_to_sockaddr),
-            fixed: remote.is_some(),
-        });
-        if let Err(e) = self.epoll.add(epoll_fd, token(slot, 1 + free as u64)) {
-            if let Some(Some(stream)) = self.streams.get_mut(slot) {
-                stream.sources[free] = None;
-                let _ = stream.seq.remove_source(source);
-            }
-            return Err(RelayError::io("registering a source socket", e));
+        if stream.sources.iter().flatten().any(|s| s.id == source) {
+            return Err(RtpError::DuplicateSource(source).into());
+        }
+        let port = self.port(socket, token(slot, 1 + free as u64), false, remote)?;
+        let (slot, stream) = self.stream_mut(id)?;
+        if let Err(e) = stream.seq.add_source(source, spec) {
+            self.release(&port, false, None);
+            return Err(e.into());
+        }
+        let remote_key = remote.map(PeerKey::of);
+        if let (Port::Shared(_), Some(shared), Some(key)) = (&port, &mut self.shared, remote_key) {
+            shared.source_routes.insert(key, (slot, free));
+        }
+        if let Some(Some(stream)) = self.streams.get_mut(slot) {
+            stream.sources[free] = Some(SourceSock {
+                id: source,
+                port,
+                remote,
+                remote_key,
+                remote_dest: remote.map(sys::std_to_sockaddr),
+                fixed: remote.is_some(),
+            });
         }
         Ok(())
     }
@@ -523,15 +850,13 @@ impl Worker {
     fn remove_source(&mut self, id: StreamId, source: SourceId) -> Result<(), RelayError> {
         let (slot, stream) = self.stream_mut(id)?;
         stream.seq.remove_source(source)?;
-        let Some(i) = stream
+        let taken = stream
             .sources
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.id == source))
-        else {
-            return Ok(());
-        };
-        if let Some(s) = stream.sources[i].take() {
-            let _ = self.epoll.delete(s.socket.as_raw_fd());
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|s| s.id == source))
+            .and_then(Option::take);
+        if let Some(s) = taken {
+            self.release(&s.port, false, s.remote_key);
         }
         self.schedule(slot);
         Ok(())
@@ -542,12 +867,32 @@ fn token(slot: usize, role: u64) -> u64 {
     ((slot as u64) << 8) | role
 }
 
-fn flush(batch: &mut Batch, fd: RawFd, sent: &mut u64, errors: &mut u64) {
-    let pending = batch.pending();
-    if pending == 0 {
+/// Puts the stream's next timer on the heap if it is earlier than the one already there.
+#[inline]
+fn schedule(timers: &mut BinaryHeap<Reverse<(Timestamp, usize)>>, slot: usize, s: &mut Stream) {
+    if let Some(t) = s.seq.poll_timeout()
+        && s.scheduled.is_none_or(|old| t < old)
+    {
+        s.scheduled = Some(t);
+        timers.push(Reverse((t, slot)));
+    }
+}
+
+/// Sends the batch's send list from `fd` and counts, per stream, what went and what the
+/// kernel refused.
+fn flush(batch: &mut Batch, fd: RawFd, streams: &mut [Option<Stream>], direction: Direction) {
+    if batch.pending() == 0 {
         return;
     }
-    let (n, _err) = batch.flush(fd);
-    *sent += n as u64;
-    *errors += (pending - n) as u64;
+    batch.flush(fd);
+    for (slot, delivered) in batch.outcomes() {
+        let Some(Some(s)) = streams.get_mut(slot) else {
+            continue;
+        };
+        match (delivered, direction) {
+            (true, Direction::ToAgents) => s.counters.sent += 1,
+            (true, Direction::ToSources) => s.counters.reverse_forwarded += 1,
+            (false, _) => s.counters.send_errors += 1,
+        }
+    }
 }
