@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use rtcp_types::{ReceiverReport, ReportBlock, RtcpPacketWriterExt};
-use rtp_support::{Header, header, rtp};
+use rtp_support::{Header, header, quiet_config, rtp, socket};
 use switchboard::rtp::relay::{AgentAddr, Relay, RelayConfig, RelayError, StreamSpec};
 use switchboard::rtp::{
     Codec, Filler, NtpTime, RtpError, SourceId, SourceSpec, StreamConfig, StreamId, is_rtcp,
@@ -22,20 +22,6 @@ fn relay() -> Relay {
         ..RelayConfig::default()
     })
     .expect("starting the relay")
-}
-
-fn quiet_config() -> StreamConfig {
-    let mut c = StreamConfig::new(Codec::PCMU_20MS);
-    c.filler = Filler::None;
-    c.rtcp_interval = None;
-    c
-}
-
-fn socket() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("timeout");
-    s
 }
 
 /// The next RTP packet on `s` (RTCP skipped), or None after the timeout.

@@ -11,14 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use rtcp_types::{ReceiverReport, ReportBlock, RtcpPacketWriterExt};
-use rtp_support::{Header, header, rtp};
+use rtp_support::{Header, header, quiet_config, rtp, socket};
 use switchboard::rtp::relay::{
     AgentAddr, Peer, Relay, RelayConfig, RelayError, RelayStreamStats, SharedPortStats, Sharing,
     StreamInfo, StreamSpec,
 };
-use switchboard::rtp::{
-    Codec, Filler, NtpTime, SourceId, SourceSpec, StreamConfig, StreamId, is_rtcp,
-};
+use switchboard::rtp::{Codec, NtpTime, SourceId, SourceSpec, StreamConfig, StreamId, is_rtcp};
 
 fn relay(workers: usize) -> Relay {
     Relay::start(RelayConfig {
@@ -28,20 +26,6 @@ fn relay(workers: usize) -> Relay {
         ..RelayConfig::default()
     })
     .expect("starting the relay")
-}
-
-fn quiet_config() -> StreamConfig {
-    let mut c = StreamConfig::new(Codec::PCMU_20MS);
-    c.filler = Filler::None;
-    c.rtcp_interval = None;
-    c
-}
-
-fn socket() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("timeout");
-    s
 }
 
 fn addr(s: &UdpSocket) -> SocketAddr {

@@ -13,6 +13,22 @@ use std::time::{Duration, Instant};
 
 pub const PTIME: Duration = Duration::from_millis(20);
 
+/// A stream config without filler or sender reports: only what the test sends comes out.
+pub fn quiet_config() -> switchboard::rtp::StreamConfig {
+    let mut c = switchboard::rtp::StreamConfig::new(switchboard::rtp::Codec::PCMU_20MS);
+    c.filler = switchboard::rtp::Filler::None;
+    c.rtcp_interval = None;
+    c
+}
+
+/// A UDP socket on 127.0.0.1 that gives up reading after 500 ms.
+pub fn socket() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    s
+}
+
 /// ITU-T G.711 μ-law encoding of one 16-bit linear sample (the classic segment/bias method).
 pub fn ulaw(sample: i16) -> u8 {
     const BIAS: i32 = 0x84;
