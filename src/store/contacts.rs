@@ -31,9 +31,10 @@ const INSERT_EVENT: &str = "\
     INSERT INTO contact_events (contact_id, state, at, agent, queue, media, priority, detail) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-/// Moves a contact that is not in a final state; no row comes back if it is final or missing.
+/// Moves a contact that is not in a final state; no row changes if it is final or missing.
 /// The guard and the write are one statement, so two writers cannot both move a contact out of
-/// the same state.
+/// the same state; the database's trigger (migration 0004) appends the event row from the
+/// contact's new values in the same statement.
 const APPLY_TRANSITION: &str = "\
     UPDATE contacts SET \
         state = $2, \
@@ -46,9 +47,9 @@ const APPLY_TRANSITION: &str = "\
         connected_at = CASE WHEN $2 = 'connected' THEN COALESCE(connected_at, $7) \
                             ELSE connected_at END, \
         ended_at = CASE WHEN $2 IN ('completed', 'abandoned', 'overflowed') THEN $7 \
-                        ELSE ended_at END \
-    WHERE id = $1 AND state NOT IN ('completed', 'abandoned', 'overflowed') \
-    RETURNING agent, queue, media, priority";
+                        ELSE ended_at END, \
+        last_detail = $9 \
+    WHERE id = $1 AND state NOT IN ('completed', 'abandoned', 'overflowed')";
 
 const CONTACT_STATE: &str = "SELECT state FROM contacts WHERE id = $1";
 
@@ -117,13 +118,41 @@ struct EventRow {
     detail: Option<String>,
 }
 
-/// What a contact looks like after a transition, for its event row.
-#[derive(FromRow)]
-struct AfterTransition {
-    agent: Option<String>,
-    queue: String,
-    media: String,
-    priority: i32,
+/// Binds [`APPLY_TRANSITION`] for transition `t` of contact `id` (a macro: the query's
+/// executor type differs per database and per transaction).
+macro_rules! apply_transition {
+    ($id:expr, $t:expr, $attributes:expr) => {{
+        let (id, t, attributes): (i64, &Transition, &Option<String>) = ($id, $t, $attributes);
+        sqlx::query(APPLY_TRANSITION)
+            .bind(id)
+            .bind(t.state.code())
+            .bind(&t.agent)
+            .bind(&t.queue)
+            .bind(t.media.map(MediaType::code))
+            .bind(t.priority.map(|p| p.0))
+            .bind(t.at.0)
+            .bind(attributes)
+            .bind(&t.detail)
+    }};
+}
+
+/// Why a transition moved nothing: its contact is missing, or (with its stored state code)
+/// already final.
+fn refusal(t: &Transition, current: Option<(i64, String)>) -> StoreError {
+    match current {
+        None => StoreError::UnknownContact {
+            contact: t.contact,
+            requested: t.state,
+        },
+        Some((id, code)) => match state_code("contacts", id, &code) {
+            Ok(current) => StoreError::FinalState {
+                contact: t.contact,
+                current,
+                requested: t.state,
+            },
+            Err(error) => error,
+        },
+    }
 }
 
 #[derive(FromRow)]
@@ -223,57 +252,52 @@ impl Store {
                     .map(|a| serde_json::to_string(a).unwrap_or_else(|_| "{}".to_owned()))
             })
             .collect();
+        // Ids beyond i64 cannot have been assigned.
+        let ids: Vec<Option<i64>> = transitions
+            .iter()
+            .map(|t| i64::try_from(t.contact.0).ok())
+            .collect();
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await.map_err(batch_failed)?;
-            for (t, attributes) in transitions.iter().zip(&attributes) {
-                let unknown = StoreError::UnknownContact {
-                    contact: t.contact,
-                    requested: t.state,
+            if let ([t], [id], [attributes]) = (transitions, ids.as_slice(), attributes.as_slice())
+            {
+                // One step: one statement, atomic with the event its trigger writes.
+                let Some(id) = *id else {
+                    return Err(refusal(t, None));
                 };
-                // Ids beyond i64 cannot have been assigned.
-                let Ok(id) = i64::try_from(t.contact.0) else {
-                    return Err(unknown);
-                };
-                let after: Option<AfterTransition> = sqlx::query_as(APPLY_TRANSITION)
-                    .bind(id)
-                    .bind(t.state.code())
-                    .bind(&t.agent)
-                    .bind(&t.queue)
-                    .bind(t.media.map(MediaType::code))
-                    .bind(t.priority.map(|p| p.0))
-                    .bind(t.at.0)
-                    .bind(attributes)
-                    .fetch_optional(&mut *tx)
+                let moved = apply_transition!(id, t, attributes)
+                    .execute(pool)
                     .await
-                    .map_err(|e| failed(t, e))?;
-                let Some(after) = after else {
+                    .map_err(|e| failed(t, e))?
+                    .rows_affected();
+                if moved == 0 {
+                    let current: Option<String> = sqlx::query_scalar(CONTACT_STATE)
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await
+                        .map_err(|e| failed(t, e))?;
+                    return Err(refusal(t, current.map(|c| (id, c))));
+                }
+                return Ok(());
+            }
+            let mut tx = pool.begin().await.map_err(batch_failed)?;
+            for ((t, id), attributes) in transitions.iter().zip(&ids).zip(&attributes) {
+                let Some(id) = *id else {
+                    return Err(refusal(t, None));
+                };
+                let moved = apply_transition!(id, t, attributes)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| failed(t, e))?
+                    .rows_affected();
+                if moved == 0 {
                     // Say why; dropping `tx` rolls the batch back.
                     let current: Option<String> = sqlx::query_scalar(CONTACT_STATE)
                         .bind(id)
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(|e| failed(t, e))?;
-                    return Err(match current {
-                        None => unknown,
-                        Some(code) => StoreError::FinalState {
-                            contact: t.contact,
-                            current: state_code("contacts", id, &code)?,
-                            requested: t.state,
-                        },
-                    });
-                };
-                sqlx::query(INSERT_EVENT)
-                    .bind(id)
-                    .bind(t.state.code())
-                    .bind(t.at.0)
-                    .bind(&after.agent)
-                    .bind(&after.queue)
-                    .bind(&after.media)
-                    .bind(after.priority)
-                    .bind(&t.detail)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| failed(t, e))?;
+                    return Err(refusal(t, current.map(|c| (id, c))));
+                }
             }
             tx.commit().await.map_err(batch_failed)?;
         });
