@@ -276,7 +276,9 @@ async fn the_operators_new_client_takes_calls_within_the_trunk_rules_it_sets_liv
     let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
         .await
         .expect("emulator starts");
-    let store = Store::open("sqlite::memory:").await.expect("store opens");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
+    let store = Store::open(&url).await.expect("store opens");
     let operator = switchboard::web::bootstrap_operator_key(&store)
         .await
         .expect("the operator's key");
@@ -380,4 +382,19 @@ async fn the_operators_new_client_takes_calls_within_the_trunk_rules_it_sets_liv
         1,
         "the second call was not refused: {rejected:#?}"
     );
+
+    // After a restart, admission has the operator's rules again (not the defaults: T = 2).
+    api.stop().await;
+    store.close().await;
+    let store = Store::open(&url).await.expect("store opens again");
+    let api = Api::start(&emu, store.clone(), &operator).await;
+    let (status, body) = api.get("/api/v1/clients").await;
+    assert_eq!(status, 200, "{body}");
+    let client = body["clients"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "initech"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(client["admission"]["permitted"], 1, "{client}");
+    assert_eq!(client["after_hours_trunks"], 1, "{client}");
 }
