@@ -9,12 +9,11 @@ mod center;
 
 use std::time::{Duration, Instant};
 
-use center::PASSWORD;
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard::config::Config;
 use switchboard::controller::ControllerTask;
-use switchboard::emulator::asterisk::{Emulator, EmulatorOptions, InboundCall};
+use switchboard::emulator::asterisk::{Emulator, InboundCall};
 use switchboard::model::{ContactId, Disposition};
 use switchboard::store::Store;
 
@@ -129,12 +128,7 @@ impl Api {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_agent_and_flow_serve_a_call_whose_menu_choice_survives_a_restart() {
-    let mut options = EmulatorOptions::capture(PASSWORD);
-    options.time_scale = 0.05;
-    options.rtp = false;
-    let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
-        .await
-        .expect("emulator starts");
+    let emu = center::fast_asterisk().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
     let store = Store::open(&url).await.expect("store opens");
@@ -270,12 +264,7 @@ async fn an_api_agent_and_flow_serve_a_call_whose_menu_choice_survives_a_restart
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operators_new_client_takes_calls_within_the_trunk_rules_it_sets_live() {
-    let mut options = EmulatorOptions::capture(PASSWORD);
-    options.time_scale = 0.05;
-    options.rtp = false;
-    let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
-        .await
-        .expect("emulator starts");
+    let emu = center::fast_asterisk().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
     let store = Store::open(&url).await.expect("store opens");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use center::PASSWORD;
 use switchboard::controller::AgentAction;
-use switchboard::emulator::asterisk::{Emulator, EmulatorOptions, InboundCall};
+use switchboard::emulator::asterisk::InboundCall;
 use switchboard::model::Disposition;
 use switchboard::store::Store;
 
@@ -39,12 +39,7 @@ fn caller(number: &str, hangup_after_s: u64) -> InboundCall {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_survive_a_restart_of_switchboard() {
-    let mut options = EmulatorOptions::capture(PASSWORD);
-    options.time_scale = 0.05;
-    options.rtp = false;
-    let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
-        .await
-        .expect("emulator starts");
+    let emu = center::fast_asterisk().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
     let phones = [("ann", "agent")];
@@ -129,12 +124,7 @@ async fn controller_without_its_switch(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_whose_switch_is_not_reachable_after_a_restart_is_held_until_it_is() {
-    let mut options = EmulatorOptions::capture(PASSWORD);
-    options.time_scale = 0.05;
-    options.rtp = false;
-    let emu = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), options)
-        .await
-        .expect("emulator starts");
+    let emu = center::fast_asterisk().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
     let phones = [("ann", "agent")];
