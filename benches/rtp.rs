@@ -24,6 +24,12 @@
 //! a socket per stream and per source (10,000 sockets), agents learned by symmetric RTP, the
 //! generator sending round-robin over the 5,000 source ports from 127.0.0.1.
 //!
+//! `RTP_BENCH_MODE=floor` (diagnosis only) runs, in the relay's place and in the same harness,
+//! the least a relay can do: one pinned thread that reads a batch with recvmmsg, maps each
+//! sender's address to its agent's by arithmetic, bumps the sequence number and timestamp in
+//! place, and sends the batch with sendmmsg. What it reaches is what this machine and this
+//! harness allow; the relay's figure is read against it.
+//!
 //! Before the ladder the generator runs flat out for half a second and prints its own ceiling:
 //! the most its core offers while taking back what the relay forwards (loopback charges each
 //! datagram's delivery to the sender's core). Steps near that ceiling measure the harness as
@@ -470,6 +476,162 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The floor (`RTP_BENCH_MODE=floor`, diagnosis only): the least a relay does, on `cpu`, until
+/// the process ends. Reads from `sources`, sends from `agents`; a datagram from 127.1.a.b goes
+/// to 127.2.a.b at `agent_port`, its sequence number and timestamp bumped in place.
+fn run_floor(sources: UdpSocket, agents: UdpSocket, agent_port: u16, cpu: usize) {
+    const N: usize = 32;
+    let spawned = std::thread::Builder::new()
+        .name("rtp-relay-0".into())
+        .spawn(move || {
+            pin(cpu);
+            let mut bufs = vec![[0u8; 2048]; N];
+            // SAFETY (zeroed): iovec, mmsghdr and sockaddr_in are plain C data.
+            let mut iovs: Vec<libc::iovec> = (0..N).map(|_| unsafe { zeroed() }).collect();
+            let mut addrs: Vec<libc::sockaddr_in> = (0..N).map(|_| unsafe { zeroed() }).collect();
+            let mut msgs: Vec<libc::mmsghdr> = (0..N).map(|_| unsafe { zeroed() }).collect();
+            loop {
+                for i in 0..N {
+                    iovs[i].iov_base = bufs[i].as_mut_ptr().cast();
+                    iovs[i].iov_len = 2048;
+                    msgs[i].msg_hdr.msg_iov = &mut iovs[i];
+                    msgs[i].msg_hdr.msg_iovlen = 1;
+                    msgs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_in).cast();
+                    msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
+                }
+                // SAFETY: every header points at live buffers and addresses of this thread.
+                let n = unsafe {
+                    libc::recvmmsg(
+                        sources.as_raw_fd(),
+                        msgs.as_mut_ptr(),
+                        N as u32,
+                        libc::MSG_WAITFORONE,
+                        std::ptr::null_mut(),
+                    )
+                };
+                if n <= 0 {
+                    continue;
+                }
+                let n = n as usize;
+                for i in 0..n {
+                    let len = (msgs[i].msg_len as usize).min(2048);
+                    iovs[i].iov_len = len;
+                    let b = &mut bufs[i];
+                    if len >= 12 {
+                        let seq = u16::from_be_bytes([b[2], b[3]]).wrapping_add(7);
+                        b[2..4].copy_from_slice(&seq.to_be_bytes());
+                        let ts = u32::from_be_bytes([b[4], b[5], b[6], b[7]]).wrapping_add(160);
+                        b[4..8].copy_from_slice(&ts.to_be_bytes());
+                    }
+                    let ip = u32::from_be(addrs[i].sin_addr.s_addr);
+                    addrs[i].sin_addr.s_addr = ((ip & 0xFF00_FFFF) | 0x0002_0000).to_be();
+                    addrs[i].sin_port = agent_port.to_be();
+                }
+                // SAFETY: the first n headers point at the datagrams just received.
+                unsafe { libc::sendmmsg(agents.as_raw_fd(), msgs.as_mut_ptr(), n as u32, 0) };
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("cannot start the floor relay: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// What the ladder found: forwarded pps, latency p50 and p99 (µs), loss and late (%).
+type Outcome = (f64, u32, u32, f64, f64);
+
+/// Runs the generator on `gen_cpu`: warm-up, its ceiling, the ladder, the latency run.
+fn run_ladder(
+    tx: UdpSocket,
+    rx: UdpSocket,
+    dests: Vec<libc::sockaddr_in>,
+    from_ips: Vec<Ipv4Addr>,
+    gen_cpu: usize,
+) -> Outcome {
+    let generator = std::thread::spawn(move || {
+        pin(gen_cpu);
+        let mut g = Generator::new(tx, rx, dests, from_ips);
+        let mut best: Option<(usize, StepResult)> = None;
+        // Warm-up: first packets of every stream, page faults, caches.
+        g.step(MAX_STEPS - 2, 50_000);
+        let flat = g.step_for(MAX_STEPS - 3, 100_000_000, FLAT_OUT);
+        eprintln!(
+            "  harness ceiling: flat out the generator's core offered {:.0} pps ({} of its {} \
+             packets came back, counting the {} ms drain after it)",
+            flat.offered_pps,
+            flat.received,
+            flat.sent,
+            DRAIN.as_millis()
+        );
+        // This machine is shared and noisy: a step passes if one of three tries does.
+        let mut step_id = 0;
+        'rates: for &rate in RATES {
+            let mut last = StepResult::default();
+            for attempt in 1..=3 {
+                let cpu0 = relay_cpu_ticks();
+                let r = g.step(step_id, rate);
+                let cpu = match (cpu0, relay_cpu_ticks()) {
+                    (Some(a), Some(b)) => format!("{:>3.0}%", (b - a) as f64 / STEP.as_secs_f64()),
+                    _ => "  ?".into(),
+                };
+                step_id += 1;
+                let forwarded = r.received as f64 / STEP.as_secs_f64();
+                let pass = r.loss_pct() < 0.1 && r.late_pct() < 0.1;
+                eprintln!(
+                    "  offered {:>9} pps (generator reached {:>9.0}): forwarded {:>9.0} pps, \
+                 loss {:.3}%, late {:.3}%, relay CPU {cpu} {}",
+                    rate,
+                    r.offered_pps,
+                    forwarded,
+                    r.loss_pct(),
+                    r.late_pct(),
+                    if pass { "ok" } else { "over" }
+                );
+                last = r;
+                if pass {
+                    best = Some((step_id, r));
+                    if r.offered_pps < rate as f64 * 0.97 {
+                        eprintln!("  the generator cannot offer more on its core: stopping here");
+                        break 'rates;
+                    }
+                    continue 'rates;
+                }
+                if step_id + 3 >= MAX_STEPS - 2 || attempt == 3 {
+                    break;
+                }
+            }
+            let _ = last;
+            break;
+        }
+        let Some((_, best_r)) = best else {
+            return (0.0, 0, 0, 100.0, 100.0);
+        };
+        let forwarded = best_r.received as f64 / STEP.as_secs_f64();
+        // Latency at half the highest forwarded rate.
+        let half = (forwarded / 2.0) as u64;
+        g.record_latency = true;
+        let lat_step = MAX_STEPS - 1;
+        let r = g.step(lat_step, half);
+        g.record_latency = false;
+        let mut l = std::mem::take(&mut g.latencies);
+        l.sort_unstable();
+        eprintln!(
+            "  latency run at {half} pps: {} samples, loss {:.3}%, late {:.3}%",
+            l.len(),
+            r.loss_pct(),
+            r.late_pct()
+        );
+        (
+            forwarded,
+            percentile(&l, 0.50),
+            percentile(&l, 0.99),
+            best_r.loss_pct(),
+            best_r.late_pct(),
+        )
+    });
+    generator.join().unwrap_or((0.0, 0, 0, 100.0, 100.0))
+}
+
 fn main() {
     raise_fd_limit();
     raise_priority();
@@ -477,6 +639,33 @@ fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     let (relay_cpu, gen_cpu) = (0, if cpus > 1 { 1 } else { 0 });
+    if std::env::var("RTP_BENCH_MODE").as_deref() == Ok("floor") {
+        let rx = UdpSocket::bind("0.0.0.0:0").expect("binding the agent socket");
+        big_recv_buffer(&rx);
+        let tx = UdpSocket::bind("0.0.0.0:0").expect("binding the source socket");
+        dont_fragment(&tx);
+        let sources = UdpSocket::bind("127.0.0.1:0").expect("binding the floor's source socket");
+        big_recv_buffer(&sources);
+        let agents = UdpSocket::bind("127.0.0.1:0").expect("binding the floor's agent socket");
+        dont_fragment(&agents);
+        let to = sockaddr(sources.local_addr().expect("floor source address"));
+        let rx_port = rx.local_addr().expect("agent socket address").port();
+        run_floor(sources, agents, rx_port, relay_cpu);
+        let n = streams();
+        eprintln!("rtp bench: FLOOR (a bare recvmmsg/sendmmsg loop, not the relay), {n} streams");
+        let (forwarded, p50, p99, loss, late) = run_ladder(
+            tx,
+            rx,
+            vec![to; n],
+            (0..n).map(source_ip).collect(),
+            gen_cpu,
+        );
+        println!(
+            "rtp floor: forwarded_pps={forwarded:.0} added_latency_p50_us={p50} \
+             added_latency_p99_us={p99} loss_pct={loss:.3} late_pct={late:.3}"
+        );
+        return;
+    }
     let sharing = sharing();
     let shared = sharing == Sharing::Shared;
     let relay = match Relay::start(RelayConfig {
@@ -568,86 +757,7 @@ fn main() {
     } else {
         Vec::new()
     };
-    let generator = std::thread::spawn(move || {
-        pin(gen_cpu);
-        let mut g = Generator::new(tx, rx, dests, from_ips);
-        let mut best: Option<(usize, StepResult)> = None;
-        // Warm-up: first packets of every stream, page faults, caches.
-        g.step(MAX_STEPS - 2, 50_000);
-        let flat = g.step_for(MAX_STEPS - 3, 100_000_000, FLAT_OUT);
-        eprintln!(
-            "  harness ceiling: flat out the generator's core offered {:.0} pps and took back \
-             {:.0} pps",
-            flat.offered_pps,
-            flat.received as f64 / FLAT_OUT.as_secs_f64()
-        );
-        // This machine is shared and noisy: a step passes if one of three tries does.
-        let mut step_id = 0;
-        'rates: for &rate in RATES {
-            let mut last = StepResult::default();
-            for attempt in 1..=3 {
-                let cpu0 = relay_cpu_ticks();
-                let r = g.step(step_id, rate);
-                let cpu = match (cpu0, relay_cpu_ticks()) {
-                    (Some(a), Some(b)) => format!("{:>3.0}%", (b - a) as f64 / STEP.as_secs_f64()),
-                    _ => "  ?".into(),
-                };
-                step_id += 1;
-                let forwarded = r.received as f64 / STEP.as_secs_f64();
-                let pass = r.loss_pct() < 0.1 && r.late_pct() < 0.1;
-                eprintln!(
-                    "  offered {:>9} pps (generator reached {:>9.0}): forwarded {:>9.0} pps, \
-                     loss {:.3}%, late {:.3}%, relay CPU {cpu} {}",
-                    rate,
-                    r.offered_pps,
-                    forwarded,
-                    r.loss_pct(),
-                    r.late_pct(),
-                    if pass { "ok" } else { "over" }
-                );
-                last = r;
-                if pass {
-                    best = Some((step_id, r));
-                    if r.offered_pps < rate as f64 * 0.97 {
-                        eprintln!("  the generator cannot offer more on its core: stopping here");
-                        break 'rates;
-                    }
-                    continue 'rates;
-                }
-                if step_id + 3 >= MAX_STEPS - 2 || attempt == 3 {
-                    break;
-                }
-            }
-            let _ = last;
-            break;
-        }
-        let Some((_, best_r)) = best else {
-            return (0.0, 0, 0, 100.0, 100.0);
-        };
-        let forwarded = best_r.received as f64 / STEP.as_secs_f64();
-        // Latency at half the highest forwarded rate.
-        let half = (forwarded / 2.0) as u64;
-        g.record_latency = true;
-        let lat_step = MAX_STEPS - 1;
-        let r = g.step(lat_step, half);
-        g.record_latency = false;
-        let mut l = std::mem::take(&mut g.latencies);
-        l.sort_unstable();
-        eprintln!(
-            "  latency run at {half} pps: {} samples, loss {:.3}%, late {:.3}%",
-            l.len(),
-            r.loss_pct(),
-            r.late_pct()
-        );
-        (
-            forwarded,
-            percentile(&l, 0.50),
-            percentile(&l, 0.99),
-            best_r.loss_pct(),
-            best_r.late_pct(),
-        )
-    });
-    let (forwarded, p50, p99, loss, late) = generator.join().unwrap_or((0.0, 0, 0, 100.0, 100.0));
+    let (forwarded, p50, p99, loss, late) = run_ladder(tx, rx, dests, from_ips, gen_cpu);
     let sample = relay.stats(agent_ports[0].0).ok();
     if let Some(s) = sample {
         eprintln!(
