@@ -49,11 +49,11 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use switchboard::rtp::relay::{AgentAddr, Relay, RelayConfig, Sharing, StreamSpec};
+use switchboard::rtp::relay::{AgentAddr, Relay, RelayConfig, Sharing, StreamSpec, xdp};
 use switchboard::rtp::{Codec, Filler, SourceId, SourceSpec, StreamConfig, is_rtcp};
 
 const STREAMS: usize = 5_000;
@@ -537,6 +537,101 @@ fn run_floor(sources: UdpSocket, agents: UdpSocket, agent_port: u16, cpu: usize)
     }
 }
 
+/// The two settings under which Linux takes frames sent through AF_XDP on lo (they carry
+/// 127.x addresses and no route the stack made); set for the bench's run, then put back.
+const LO_SETTINGS: [&str; 2] = [
+    "/proc/sys/net/ipv4/conf/lo/accept_local",
+    "/proc/sys/net/ipv4/conf/lo/route_localnet",
+];
+
+/// Sets [`LO_SETTINGS`] to 1 and puts the old values back when dropped.
+struct LoopbackForXdp(Vec<(&'static str, String)>);
+
+impl LoopbackForXdp {
+    fn set() -> io::Result<LoopbackForXdp> {
+        let mut old = Vec::new();
+        for path in LO_SETTINGS {
+            old.push((path, std::fs::read_to_string(path)?));
+            std::fs::write(path, "1")?;
+        }
+        Ok(LoopbackForXdp(old))
+    }
+}
+
+impl Drop for LoopbackForXdp {
+    fn drop(&mut self) {
+        for (path, value) in &self.0 {
+            let _ = std::fs::write(path, value.trim());
+        }
+    }
+}
+
+/// Whether the relay reads its shared ports through AF_XDP: yes when the bench runs as root
+/// (it needs CAP_BPF and CAP_NET_ADMIN), unless `RTP_BENCH_XDP=0`.
+fn use_xdp() -> bool {
+    // SAFETY: no arguments.
+    let root = unsafe { libc::geteuid() } == 0;
+    root && std::env::var("RTP_BENCH_XDP").as_deref() != Ok("0")
+}
+
+/// The AF_XDP floor: like [`run_floor`], reading and sending through an XDP socket on lo.
+fn run_xdp_floor(sources: UdpSocket, agents: UdpSocket, agent_port: u16, cpu: usize) {
+    let spawned = std::thread::Builder::new()
+        .name("rtp-relay-0".into())
+        .spawn(move || {
+            pin(cpu);
+            // SAFETY: a C string literal.
+            let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+            let port = sources.local_addr().expect("port").port();
+            let from_port = agents.local_addr().expect("port").port();
+            let steer = xdp::Steering::attach(lo, &[port]).expect("attaching XDP to lo");
+            let mut s = xdp::XdpSocket::open(lo, 0, 4096).expect("an XDP socket");
+            steer.bind(0, &s).expect("binding the XDP socket");
+            let from = SocketAddrV4::new(Ipv4Addr::LOCALHOST, from_port);
+            let mut got = Vec::with_capacity(32);
+            loop {
+                got.clear();
+                s.recv(&mut got, 32);
+                if got.is_empty() {
+                    let mut pfd = libc::pollfd {
+                        fd: s.raw(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd.
+                    unsafe { libc::poll(&mut pfd, 1, 100) };
+                    continue;
+                }
+                for &(addr, len) in &got {
+                    let f = s.frame(addr, xdp::FRAME);
+                    let Some(h) = xdp::parse_udp4(&f[..(len as usize).min(f.len())]) else {
+                        s.give_back(addr);
+                        continue;
+                    };
+                    let r = &mut f[xdp::HEADERS..];
+                    if h.len >= 12 {
+                        let seq = u16::from_be_bytes([r[2], r[3]]).wrapping_add(7);
+                        r[2..4].copy_from_slice(&seq.to_be_bytes());
+                        let ts = u32::from_be_bytes([r[4], r[5], r[6], r[7]]).wrapping_add(160);
+                        r[4..8].copy_from_slice(&ts.to_be_bytes());
+                    }
+                    // 127.1.a.b → 127.2.a.b.
+                    let [_, _, a, b] = h.src.ip().octets();
+                    let to = SocketAddrV4::new(Ipv4Addr::new(127, 2, a, b), agent_port);
+                    match xdp::write_udp4(f, [0; 6], [0; 6], from, to, h.len) {
+                        Some(n) => s.send(addr, n as u32),
+                        None => s.give_back(addr),
+                    }
+                }
+                s.flush();
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("cannot start the floor relay: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// What the ladder found: forwarded pps, latency p50 and p99 (µs), loss and late (%).
 type Outcome = (f64, u32, u32, f64, f64);
 
@@ -639,7 +734,8 @@ fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     let (relay_cpu, gen_cpu) = (0, if cpus > 1 { 1 } else { 0 });
-    if std::env::var("RTP_BENCH_MODE").as_deref() == Ok("floor") {
+    let mode = std::env::var("RTP_BENCH_MODE").unwrap_or_default();
+    if mode == "floor" || mode == "xdp-floor" {
         let rx = UdpSocket::bind("0.0.0.0:0").expect("binding the agent socket");
         big_recv_buffer(&rx);
         let tx = UdpSocket::bind("0.0.0.0:0").expect("binding the source socket");
@@ -650,7 +746,13 @@ fn main() {
         dont_fragment(&agents);
         let to = sockaddr(sources.local_addr().expect("floor source address"));
         let rx_port = rx.local_addr().expect("agent socket address").port();
-        run_floor(sources, agents, rx_port, relay_cpu);
+        let _lo = (mode == "xdp-floor").then(LoopbackForXdp::set);
+        if mode == "floor" {
+            run_floor(sources, agents, rx_port, relay_cpu);
+        } else {
+            run_xdp_floor(sources, agents, rx_port, relay_cpu);
+            std::thread::sleep(Duration::from_millis(300));
+        }
         let n = streams();
         eprintln!("rtp bench: FLOOR (a bare recvmmsg/sendmmsg loop, not the relay), {n} streams");
         let (forwarded, p50, p99, loss, late) = run_ladder(
@@ -668,7 +770,16 @@ fn main() {
     }
     let sharing = sharing();
     let shared = sharing == Sharing::Shared;
+    let xdp = shared && use_xdp();
+    let _lo = match xdp.then(LoopbackForXdp::set) {
+        Some(Err(e)) => {
+            eprintln!("cannot set up lo for AF_XDP: {e}");
+            std::process::exit(1);
+        }
+        other => other,
+    };
     let relay = match Relay::start(RelayConfig {
+        xdp: xdp.then(|| "lo".to_string()),
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         workers: 1,
         cpus: vec![relay_cpu],
@@ -745,9 +856,10 @@ fn main() {
         .filter(|(id, _)| relay.stats(*id).map(|s| s.agent.is_some()).unwrap_or(false))
         .count();
     eprintln!(
-        "rtp bench: {} mode, {n_streams} streams set up in {:.1} s ({learned}/10 sampled agents \
-         known); relay on CPU {relay_cpu}, generator on CPU {gen_cpu}",
+        "rtp bench: {} mode{}, {n_streams} streams set up in {:.1} s ({learned}/10 sampled \
+         agents known); relay on CPU {relay_cpu}, generator on CPU {gen_cpu}",
         if shared { "shared-port" } else { "per-stream" },
+        if xdp { " through AF_XDP on lo" } else { "" },
         setup.elapsed().as_secs_f64()
     );
 
@@ -774,6 +886,13 @@ fn main() {
              from unknown agents {}",
             p.worker, p.source_port, p.agent_port, p.unknown_sources, p.unknown_agents
         );
+        if let Some(x) = p.xdp {
+            eprintln!(
+                "  AF_XDP: forwarded {}, through the socket {}, dropped on the way in {}, not \
+                 sent {}",
+                x.forwarded, x.via_socket, x.dropped_in, x.not_sent
+            );
+        }
     }
     drop(relay);
     println!(

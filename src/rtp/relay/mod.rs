@@ -17,6 +17,11 @@
 //!   externalMedia, `UNICASTRTP_LOCAL_ADDRESS`/`PORT`). One recvmmsg takes a batch of many
 //!   streams' packets, each is rewritten in place, and one sendmmsg sends the batch, each
 //!   datagram to its own agent: 2.5 times the per-stream throughput in `benches/rtp.rs`.
+//! - **Shared, through AF_XDP** ([`RelayConfig::xdp`], Linux, root): the same two ports, but
+//!   an XDP program hands their datagrams to the worker as raw frames before the kernel's UDP
+//!   stack sees them, and the worker sends each back out from the frame it came in, headers
+//!   rewritten ([`xdp`]). The kernel's UDP receive and send paths are what a relay spends most
+//!   of its time in; this skips them.
 //!
 //! Either way a packet from the active source is rewritten in place and sent from the
 //! agent-facing socket to the agent; what the agent sends back goes from the source-facing
@@ -34,6 +39,7 @@
 
 mod sys;
 mod worker;
+pub mod xdp;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -174,6 +180,12 @@ pub struct RelayConfig {
     /// 60% of its core at 100,000 packets per second, added 15–40 µs to the median latency,
     /// and did not raise the most it forwards.
     pub coalesce: Duration,
+    /// Shared ports only: the network interface whose receive queue 0 the worker reads
+    /// through AF_XDP, bypassing the kernel's UDP stack for its two ports (see [`xdp`]). Needs
+    /// root (CAP_NET_ADMIN and CAP_BPF), one worker, and `bind` set to the interface's IPv4
+    /// address. On a loopback interface the kernel takes frames built this way only with
+    /// `net.ipv4.conf.lo.accept_local=1` and `route_localnet=1`. `None` (the default): sockets only.
+    pub xdp: Option<String>,
 }
 
 /// The receive buffer of a shared port unless [`RelayConfig::recv_buffer`] says otherwise: a
@@ -208,6 +220,7 @@ impl Default for RelayConfig {
             batch: 32,
             sharing: Sharing::PerStream,
             coalesce: Duration::ZERO,
+            xdp: None,
         }
     }
 }
@@ -291,6 +304,22 @@ pub struct SharedPortStats {
     pub unknown_agents: u64,
     /// Datagrams on the source-facing port from an address no source has: dropped.
     pub unknown_sources: u64,
+    /// The AF_XDP path's counters, when [`RelayConfig::xdp`] is set.
+    pub xdp: Option<XdpStats>,
+}
+
+/// Counters of a worker's AF_XDP path ([`RelayConfig::xdp`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XdpStats {
+    /// Frames forwarded through the XDP socket.
+    pub forwarded: u64,
+    /// Datagrams sent through the UDP socket instead, their next hop's Ethernet address not
+    /// yet learned.
+    pub via_socket: u64,
+    /// Frames the kernel dropped on the way in (no free frame or a full receive ring).
+    pub dropped_in: u64,
+    /// Frames queued to send that the kernel did not take.
+    pub not_sent: u64,
 }
 
 /// The relay's clock: monotonic, expressed as wall-clock microseconds from a fixed origin.
@@ -371,6 +400,16 @@ impl Relay {
                 r.end()
             )));
         }
+        if let Some(interface) = &config.xdp {
+            let bind_v4 = matches!(config.bind, IpAddr::V4(ip) if !ip.is_unspecified());
+            if config.sharing != Sharing::Shared || config.workers != 1 || !bind_v4 {
+                return Err(RelayError::BadConfig(format!(
+                    "xdp on {interface} needs shared ports, one worker and an IPv4 bind address \
+                     (have {:?}, {} workers, bind {})",
+                    config.sharing, config.workers, config.bind
+                )));
+            }
+        }
         let clock = Clock::start();
         let next_port = AtomicU32::new(0);
         let mut workers = Vec::with_capacity(config.workers);
@@ -389,7 +428,15 @@ impl Relay {
                 Some((agents, sources)) => Some((local_addr(agents)?, local_addr(sources)?)),
                 None => None,
             };
-            let worker = Worker::new(i, rx, Arc::clone(&wake), clock, &config, shared)
+            let fast = match (&config.xdp, &shared_addrs) {
+                (Some(interface), Some((agents, sources))) => Some(
+                    worker::XdpPath::open(interface, *agents, *sources).map_err(|e| {
+                        RelayError::io(format!("setting up AF_XDP on {interface}"), e)
+                    })?,
+                ),
+                _ => None,
+            };
+            let worker = Worker::new(i, rx, Arc::clone(&wake), clock, &config, shared, fast)
                 .map_err(|e| RelayError::io("epoll", e))?;
             let thread = std::thread::Builder::new()
                 .name(format!("rtp-relay-{i}"))

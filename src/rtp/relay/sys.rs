@@ -1,5 +1,6 @@
 //! The system calls of the fast path (Linux): epoll, eventfd, recvmmsg/sendmmsg over
-//! preallocated buffers, CPU pinning. Every `unsafe` block of the relay lives here.
+//! preallocated buffers, CPU pinning. Every `unsafe` block of the relay lives here, or, for
+//! AF_XDP, in [`super::xdp`].
 
 use std::io;
 use std::mem::{size_of, zeroed};

@@ -8,7 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -17,7 +17,10 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 
 use super::sys::{self, Batch, Dest, Epoll, EventFd, PeerKey};
-use super::{AgentAddr, Clock, Peer, RelayConfig, RelayError, RelayStreamStats, SharedPortStats};
+use super::xdp::{self, Steering, XdpSocket};
+use super::{
+    AgentAddr, Clock, Peer, RelayConfig, RelayError, RelayStreamStats, SharedPortStats, XdpStats,
+};
 use crate::model::Timestamp;
 use crate::rtp::{
     MAX_SOURCES, RtpError, Sequencer, SourceId, SourceSpec, StreamId, Verdict, is_rtcp,
@@ -71,6 +74,10 @@ const WAKE: u64 = u64::MAX;
 const SHARED_AGENTS: u64 = u64::MAX - 1;
 /// epoll token of the shared source-facing socket.
 const SHARED_SOURCES: u64 = u64::MAX - 2;
+/// epoll token of the XDP socket that reads both shared ports.
+const SHARED_XDP: u64 = u64::MAX - 3;
+/// Frames in an XDP socket's UMEM (16 MiB): room for bursts while the worker is away.
+const XDP_FRAMES: u32 = 8192;
 /// Role 0 is the agent socket; role `1 + i` is source slot `i`.
 const AGENT: u64 = 0;
 /// Batches a shared socket is read for per readiness event before timers and commands get
@@ -217,6 +224,69 @@ struct SharedPorts {
     source_routes: FxHashMap<PeerKey, (usize, usize)>,
     unknown_agents: u64,
     unknown_sources: u64,
+    xdp: Option<XdpPath>,
+}
+
+/// The shared ports read and written through AF_XDP ([`super::xdp`]): both ports' datagrams
+/// arrive as frames on one XDP socket and leave rewritten from the same frames.
+pub(crate) struct XdpPath {
+    socket: XdpSocket,
+    _steering: Steering,
+    /// The worker's agent-facing and source-facing addresses: frames leave from them.
+    agents: SocketAddrV4,
+    sources: SocketAddrV4,
+    local_mac: [u8; 6],
+    /// Every next hop is all zeros (a loopback interface).
+    loopback: bool,
+    /// Next hops learned from the frames of known peers (bounded by the worker's peers).
+    macs: FxHashMap<PeerKey, [u8; 6]>,
+    frames: Vec<(u64, u32)>,
+    stats: XdpStats,
+}
+
+impl XdpPath {
+    /// Attaches the steering program for `agents` and `sources` to `interface` and opens the
+    /// XDP socket for its queue 0.
+    pub(crate) fn open(
+        interface: &str,
+        agents: SocketAddr,
+        sources: SocketAddr,
+    ) -> std::io::Result<XdpPath> {
+        let (SocketAddr::V4(agents), SocketAddr::V4(sources)) = (agents, sources) else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "AF_XDP needs IPv4 ports",
+            ));
+        };
+        let (index, local_mac, loopback) = xdp::interface(interface)?;
+        let steering = Steering::attach(index, &[agents.port(), sources.port()])?;
+        let socket = XdpSocket::open(index, 0, XDP_FRAMES)?;
+        steering.bind(0, &socket)?;
+        Ok(XdpPath {
+            socket,
+            _steering: steering,
+            agents,
+            sources,
+            local_mac,
+            loopback,
+            macs: FxHashMap::default(),
+            frames: Vec::new(),
+            stats: XdpStats::default(),
+        })
+    }
+
+    fn next_hop(&self, to: SocketAddrV4) -> Option<[u8; 6]> {
+        if self.loopback {
+            return Some([0; 6]);
+        }
+        self.macs.get(&PeerKey::of(SocketAddr::V4(to))).copied()
+    }
+
+    fn learn(&mut self, from: PeerKey, mac: [u8; 6]) {
+        if !self.loopback && self.macs.get(&from) != Some(&mac) {
+            self.macs.insert(from, mac);
+        }
+    }
 }
 
 pub(crate) struct Worker {
@@ -244,6 +314,7 @@ impl Worker {
         clock: Clock,
         config: &RelayConfig,
         shared: Option<(UdpSocket, UdpSocket)>,
+        xdp: Option<XdpPath>,
     ) -> std::io::Result<Worker> {
         let epoll = Epoll::new()?;
         epoll.add(wake.raw(), WAKE)?;
@@ -251,6 +322,9 @@ impl Worker {
             Some((agents, sources)) => {
                 epoll.add(agents.as_raw_fd(), SHARED_AGENTS)?;
                 epoll.add(sources.as_raw_fd(), SHARED_SOURCES)?;
+                if let Some(x) = &xdp {
+                    epoll.add(x.socket.raw(), SHARED_XDP)?;
+                }
                 Some(SharedPorts {
                     agents,
                     sources,
@@ -258,6 +332,7 @@ impl Worker {
                     source_routes: FxHashMap::default(),
                     unknown_agents: 0,
                     unknown_sources: 0,
+                    xdp,
                 })
             }
             None => None,
@@ -324,6 +399,7 @@ impl Worker {
                     }
                     SHARED_SOURCES => nap |= self.shared_sources_readable(now),
                     SHARED_AGENTS => nap |= self.shared_agents_readable(now),
+                    SHARED_XDP => nap |= self.shared_xdp_readable(now),
                     token => {
                         let slot = (token >> 8) as usize;
                         match token & 0xFF {
@@ -595,6 +671,136 @@ impl Worker {
         false
     }
 
+    /// Shared, through AF_XDP: frames for both ports from one XDP socket. Each finds its
+    /// stream by its sender's address like a datagram on the sockets, and leaves from the
+    /// frame it came in, its headers rewritten towards the new peer; a peer whose next hop is
+    /// not yet known gets it through the UDP socket. Returns whether the last read found a
+    /// partial batch.
+    fn shared_xdp_readable(&mut self, mut now: Timestamp) -> bool {
+        let cap = self.batch.capacity();
+        let Worker {
+            streams,
+            clock,
+            timers,
+            shared: Some(shared),
+            ..
+        } = self
+        else {
+            return false;
+        };
+        let SharedPorts {
+            agents,
+            sources,
+            agent_routes,
+            source_routes,
+            unknown_agents,
+            unknown_sources,
+            xdp: Some(x),
+        } = shared
+        else {
+            return false;
+        };
+        let (agents_fd, sources_fd) = (agents.as_raw_fd(), sources.as_raw_fd());
+        for round in 0..BATCHES_PER_EVENT {
+            x.frames.clear();
+            x.socket.recv(&mut x.frames, cap);
+            let n = x.frames.len();
+            if n == 0 {
+                return false;
+            }
+            if round > 0 {
+                now = clock.now();
+            }
+            for i in 0..n {
+                let (addr, len) = x.frames[i];
+                let frame = x.socket.frame(addr, len as usize);
+                let Some(h) = xdp::parse_udp4(frame) else {
+                    x.socket.give_back(addr);
+                    continue;
+                };
+                let from = PeerKey::of(SocketAddr::V4(h.src));
+                let payload = &mut frame[xdp::HEADERS..xdp::HEADERS + h.len];
+                let to_agent = h.dst.port() == x.sources.port();
+                let routed = if to_agent {
+                    match source_routes.get(&from) {
+                        Some(&(slot, k)) => Some((slot, Some(k))),
+                        None => {
+                            *unknown_sources += 1;
+                            None
+                        }
+                    }
+                } else {
+                    match agent_routes.get(&from) {
+                        Some(&slot) => Some((slot, None)),
+                        None => {
+                            *unknown_agents += 1;
+                            None
+                        }
+                    }
+                };
+                let Some((slot, k)) = routed else {
+                    x.socket.give_back(addr);
+                    continue;
+                };
+                let Some(Some(stream)) = streams.get_mut(slot) else {
+                    x.socket.give_back(addr);
+                    continue;
+                };
+                let dest = match k {
+                    Some(k) => {
+                        let d = stream.source_datagram(now, k, payload).copied();
+                        schedule(timers, slot, stream);
+                        d
+                    }
+                    None => {
+                        stream.counters.from_agent += 1;
+                        stream.agent_seen = now;
+                        stream.agent_datagram(now, payload).copied()
+                    }
+                };
+                x.learn(from, h.src_mac);
+                let to = dest.and_then(|d| match sys::sockaddr_to_std(&d.0, d.1) {
+                    Some(SocketAddr::V4(a)) => Some(a),
+                    _ => None,
+                });
+                let (Some(dest), Some(to)) = (dest, to) else {
+                    x.socket.give_back(addr);
+                    continue;
+                };
+                let out = if to_agent { x.agents } else { x.sources };
+                let hop = x.next_hop(to);
+                let frame = x.socket.frame(addr, xdp::FRAME);
+                let written =
+                    hop.and_then(|mac| xdp::write_udp4(frame, mac, x.local_mac, out, to, h.len));
+                let delivered = match written {
+                    Some(n) => {
+                        x.socket.send(addr, n as u32);
+                        x.stats.forwarded += 1;
+                        true
+                    }
+                    None => {
+                        let fd = if to_agent { agents_fd } else { sources_fd };
+                        let payload = &frame[xdp::HEADERS..xdp::HEADERS + h.len];
+                        x.stats.via_socket += 1;
+                        let ok = sys::send_one(fd, payload, &dest).is_ok();
+                        x.socket.give_back(addr);
+                        ok
+                    }
+                };
+                match (delivered, to_agent) {
+                    (true, true) => stream.counters.sent += 1,
+                    (true, false) => stream.counters.reverse_forwarded += 1,
+                    (false, _) => stream.counters.send_errors += 1,
+                }
+            }
+            x.stats.not_sent += u64::from(x.socket.flush());
+            if n < cap {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Applies queued commands; false on shutdown.
     fn commands(&mut self) -> bool {
         while let Ok(cmd) = self.commands.try_recv() {
@@ -664,6 +870,14 @@ impl Worker {
             source_port: addr(&shared.sources)?,
             unknown_agents: shared.unknown_agents,
             unknown_sources: shared.unknown_sources,
+            xdp: shared.xdp.as_ref().map(|x| {
+                let (dropped_in, invalid) = x.socket.dropped();
+                XdpStats {
+                    dropped_in,
+                    not_sent: x.stats.not_sent + invalid,
+                    ..x.stats
+                }
+            }),
         })
     }
 
