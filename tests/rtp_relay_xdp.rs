@@ -6,11 +6,16 @@
 //!
 //! AF_XDP needs root (CAP_BPF, CAP_NET_ADMIN), as `.ci/run` has; lo takes frames built this
 //! way only with `accept_local` and `route_localnet`, which the test sets for its run.
-//! One test: an interface takes one XDP program at a time.
+//! A second test runs the relay on one end of a veth pair with the peers in a network
+//! namespace behind the other: real Ethernet, where the relay must learn each peer's next hop
+//! from its frames and, until it has, send through the UDP socket (the kernel resolves it).
+//!
+//! One test per interface: an interface takes one XDP program at a time.
 
 mod rtp_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rtp_support::{header, quiet_config, rtp, socket};
@@ -204,4 +209,144 @@ fn shared_ports_through_af_xdp_on_lo_forward_both_ways_on_time() {
     })
     .expect_err("an interface that is not there");
     assert!(err.to_string().contains("no-such-interface0"), "{err}");
+}
+
+/// A veth pair: `host` here with 10.77.0.1/24, its peer in namespace `ns` with 10.77.0.2/24.
+/// Removed when dropped.
+struct Veth {
+    host: String,
+    ns: String,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("running ip (Debian package iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Veth {
+    fn create() -> Veth {
+        let id = std::process::id();
+        let (host, peer, ns) = (format!("sbx{id}a"), format!("sbx{id}b"), format!("sbx{id}"));
+        let veth = Veth { host, ns };
+        ip(&["netns", "add", &veth.ns]);
+        ip(&[
+            "link", "add", &veth.host, "type", "veth", "peer", "name", &peer,
+        ]);
+        ip(&["link", "set", &peer, "netns", &veth.ns]);
+        ip(&["addr", "add", "10.77.0.1/24", "dev", &veth.host]);
+        ip(&["link", "set", &veth.host, "up"]);
+        ip(&["-n", &veth.ns, "addr", "add", "10.77.0.2/24", "dev", &peer]);
+        ip(&["-n", &veth.ns, "link", "set", &peer, "up"]);
+        ip(&["-n", &veth.ns, "link", "set", "lo", "up"]);
+        veth
+    }
+
+    /// A UDP socket on 10.77.0.2 inside the namespace (a socket keeps the namespace it was
+    /// made in, so it is made on a thread that entered it).
+    fn peer_socket(&self) -> UdpSocket {
+        let path = format!("/var/run/netns/{}", self.ns);
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).expect("the namespace");
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns with a namespace descriptor; it changes this thread only.
+            let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            let s = UdpSocket::bind("10.77.0.2:0").expect("a socket in the namespace");
+            s.set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            s
+        })
+        .join()
+        .expect("the namespace thread")
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+#[test]
+fn over_real_ethernet_the_relay_learns_next_hops_and_uses_the_socket_until_it_has() {
+    let veth = Veth::create();
+    let relay = Relay::start(RelayConfig {
+        bind: IpAddr::V4(Ipv4Addr::new(10, 77, 0, 1)),
+        xdp: Some(veth.host.clone()),
+        ..xdp_config()
+    })
+    .expect("starting the relay with AF_XDP on a veth");
+    let (agent, source) = (veth.peer_socket(), veth.peer_socket());
+    let info = relay
+        .create_stream(StreamSpec {
+            config: quiet_config(),
+            agent: AgentAddr::Fixed(addr(&agent)),
+            ssrc: None,
+        })
+        .expect("stream");
+    let to = relay
+        .add_source(
+            info.id,
+            SourceId(1),
+            SourceSpec::new(Codec::PCMU_20MS),
+            Some(addr(&source)),
+        )
+        .expect("source");
+    relay.switch(info.id, Some(SourceId(1))).expect("switch");
+    let xdp = |relay: &Relay| {
+        relay.shared_port_stats().expect("stats")[0]
+            .xdp
+            .expect("the AF_XDP path's counters")
+    };
+    let payload = [0x55u8; 160];
+    let mut buf = [0u8; 2048];
+
+    // The agent has sent nothing: its next hop is unknown, so its audio goes by the socket.
+    source
+        .send_to(&rtp(0, false, 1, 160, 0x77, &payload), to)
+        .expect("send");
+    let (len, from) = agent
+        .recv_from(&mut buf)
+        .expect("the agent hears the source");
+    assert_eq!((from, &buf[12..len]), (info.local, &payload[..]));
+    let first = header(&buf[..len]).expect("RTP");
+    assert_eq!((xdp(&relay).forwarded, xdp(&relay).via_socket), (0, 1));
+
+    // The agent speaks: the source's next hop was learned from its frame, so the agent's
+    // audio leaves as a frame; and the agent's is learned now too.
+    let spoken = rtp(0, false, 9, 1600, 0xAB, &payload);
+    agent.send_to(&spoken, info.local).expect("agent sends");
+    let (len, from) = source
+        .recv_from(&mut buf)
+        .expect("the source hears the agent");
+    assert_eq!((from, &buf[..len]), (to, &spoken[..]));
+    assert_eq!((xdp(&relay).forwarded, xdp(&relay).via_socket), (1, 1));
+
+    // From now on the source's audio leaves as frames, and the kernel on the far side takes
+    // them (it checks the UDP checksum of what arrives over a veth).
+    for n in 2..=20u16 {
+        source
+            .send_to(&rtp(0, false, n, u32::from(n) * 160, 0x77, &payload), to)
+            .expect("send");
+        let (len, from) = agent
+            .recv_from(&mut buf)
+            .expect("the agent hears the source");
+        assert_eq!((from, &buf[12..len]), (info.local, &payload[..]));
+        let h = header(&buf[..len]).expect("RTP");
+        assert_eq!(h.seq, first.seq.wrapping_add(n - 1), "consecutive");
+        assert_eq!(h.ssrc, first.ssrc);
+    }
+    let x = xdp(&relay);
+    assert_eq!((x.forwarded, x.via_socket, x.not_sent), (20, 1, 0));
 }

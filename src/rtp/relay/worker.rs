@@ -238,7 +238,8 @@ pub(crate) struct XdpPath {
     local_mac: [u8; 6],
     /// Every next hop is all zeros (a loopback interface).
     loopback: bool,
-    /// Next hops learned from the frames of known peers (bounded by the worker's peers).
+    /// Next hops learned from the frames of known peers, forgotten with them (so bounded by
+    /// the worker's peers).
     macs: FxHashMap<PeerKey, [u8; 6]>,
     frames: Vec<(u64, u32)>,
     stats: XdpStats,
@@ -1017,6 +1018,9 @@ impl Worker {
                     shared.agent_routes.remove(&key);
                 } else {
                     shared.source_routes.remove(&key);
+                }
+                if let Some(x) = &mut shared.xdp {
+                    x.macs.remove(&key);
                 }
             }
             (Port::Shared(_), _, _) => {}
