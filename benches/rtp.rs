@@ -888,9 +888,9 @@ fn main() {
         );
         if let Some(x) = p.xdp {
             eprintln!(
-                "  AF_XDP: forwarded {}, through the socket {}, dropped on the way in {}, not \
-                 sent {}",
-                x.forwarded, x.via_socket, x.dropped_in, x.not_sent
+                "  AF_XDP: forwarded {}, through the socket {}, dropped on the way in {}, refused \
+                 {}, left for a later flush {}",
+                x.forwarded, x.via_socket, x.dropped_in, x.not_sent, x.deferred
             );
         }
     }

@@ -173,6 +173,7 @@ fn shared_ports_through_af_xdp_on_lo_forward_both_ways_on_time() {
         "every datagram went through the XDP socket"
     );
     assert_eq!((xdp.via_socket, xdp.dropped_in, xdp.not_sent), (0, 0, 0));
+    assert_eq!(xdp.deferred, 0, "every flush sent everything");
     for (_, info, ..) in &streams {
         let s = relay.stats(info.id).expect("stream stats");
         assert_eq!(s.send_errors, 0);

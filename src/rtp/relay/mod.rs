@@ -318,8 +318,10 @@ pub struct XdpStats {
     pub via_socket: u64,
     /// Frames the kernel dropped on the way in (no free frame or a full receive ring).
     pub dropped_in: u64,
-    /// Frames queued to send that the kernel did not take.
+    /// Frames the kernel refused to send (invalid descriptors).
     pub not_sent: u64,
+    /// Frames still on the send ring when a batch was flushed: they leave with a later one.
+    pub deferred: u64,
 }
 
 /// The relay's clock: monotonic, expressed as wall-clock microseconds from a fixed origin.

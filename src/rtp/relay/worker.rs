@@ -722,6 +722,10 @@ impl Worker {
                 let from = PeerKey::of(SocketAddr::V4(h.src));
                 let payload = &mut frame[xdp::HEADERS..xdp::HEADERS + h.len];
                 let to_agent = h.dst.port() == x.sources.port();
+                if !to_agent && h.dst.port() != x.agents.port() {
+                    x.socket.give_back(addr); // not one of ours (the program takes only ours)
+                    continue;
+                }
                 let routed = if to_agent {
                     match source_routes.get(&from) {
                         Some(&(slot, k)) => Some((slot, Some(k))),
@@ -794,7 +798,7 @@ impl Worker {
                     (false, _) => stream.counters.send_errors += 1,
                 }
             }
-            x.stats.not_sent += u64::from(x.socket.flush());
+            x.stats.deferred += u64::from(x.socket.flush());
             if n < cap {
                 return true;
             }
@@ -875,7 +879,7 @@ impl Worker {
                 let (dropped_in, invalid) = x.socket.dropped();
                 XdpStats {
                     dropped_in,
-                    not_sent: x.stats.not_sent + invalid,
+                    not_sent: invalid,
                     ..x.stats
                 }
             }),

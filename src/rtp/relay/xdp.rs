@@ -505,7 +505,8 @@ impl XdpSocket {
 
     /// Sends what is queued (the kernel takes a limited number per call, so this calls until
     /// the ring is empty or the kernel stops taking), then gives the sent frames back for
-    /// receiving. Returns how many frames were queued but not taken.
+    /// receiving. Returns how many frames are still on the send ring (they go with the next
+    /// flush).
     pub fn flush(&mut self) -> u32 {
         self.tx
             .producer()
