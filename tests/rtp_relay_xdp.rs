@@ -19,7 +19,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rtp_support::{header, quiet_config, rtp, socket};
-use switchboard::rtp::relay::{AgentAddr, Relay, RelayConfig, RelayError, Sharing, StreamSpec};
+use switchboard::rtp::relay::{
+    AgentAddr, Relay, RelayConfig, RelayError, Sharing, StreamInfo, StreamSpec,
+};
 use switchboard::rtp::{Codec, SourceId, SourceSpec, is_rtcp};
 
 const LO_SETTINGS: [&str; 2] = [
@@ -64,6 +66,32 @@ fn xdp_config() -> RelayConfig {
     }
 }
 
+/// A stream to `agent` whose one source, active, sends from `source`: the stream, and the
+/// relay's address the source sends to.
+fn stream_from_to(
+    relay: &Relay,
+    source: &UdpSocket,
+    agent: &UdpSocket,
+) -> (StreamInfo, SocketAddr) {
+    let info = relay
+        .create_stream(StreamSpec {
+            config: quiet_config(),
+            agent: AgentAddr::Fixed(addr(agent)),
+            ssrc: None,
+        })
+        .expect("stream");
+    let to = relay
+        .add_source(
+            info.id,
+            SourceId(1),
+            SourceSpec::new(Codec::PCMU_20MS),
+            Some(addr(source)),
+        )
+        .expect("source");
+    relay.switch(info.id, Some(SourceId(1))).expect("switch");
+    (info, to)
+}
+
 #[test]
 fn shared_ports_through_af_xdp_on_lo_forward_both_ways_on_time() {
     let _lo = LoSettings::set();
@@ -74,22 +102,7 @@ fn shared_ports_through_af_xdp_on_lo_forward_both_ways_on_time() {
     for i in 0..3u32 {
         let agent = socket();
         let source = socket();
-        let info = relay
-            .create_stream(StreamSpec {
-                config: quiet_config(),
-                agent: AgentAddr::Fixed(addr(&agent)),
-                ssrc: None,
-            })
-            .expect("stream");
-        let to = relay
-            .add_source(
-                info.id,
-                SourceId(1),
-                SourceSpec::new(Codec::PCMU_20MS),
-                Some(addr(&source)),
-            )
-            .expect("source");
-        relay.switch(info.id, Some(SourceId(1))).expect("switch");
+        let (info, to) = stream_from_to(&relay, &source, &agent);
         streams.push((i, info, agent, source, to));
     }
 
@@ -289,22 +302,7 @@ fn over_real_ethernet_the_relay_learns_next_hops_and_uses_the_socket_until_it_ha
     })
     .expect("starting the relay with AF_XDP on a veth");
     let (agent, source) = (veth.peer_socket(), veth.peer_socket());
-    let info = relay
-        .create_stream(StreamSpec {
-            config: quiet_config(),
-            agent: AgentAddr::Fixed(addr(&agent)),
-            ssrc: None,
-        })
-        .expect("stream");
-    let to = relay
-        .add_source(
-            info.id,
-            SourceId(1),
-            SourceSpec::new(Codec::PCMU_20MS),
-            Some(addr(&source)),
-        )
-        .expect("source");
-    relay.switch(info.id, Some(SourceId(1))).expect("switch");
+    let (info, to) = stream_from_to(&relay, &source, &agent);
     let xdp = |relay: &Relay| {
         relay.shared_port_stats().expect("stats")[0]
             .xdp
