@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use switchboard::emulator::asterisk::{EmulatorOptions, InboundCall};
+use switchboard::emulator::asterisk::{EmulatorOptions, InboundCall, Step};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -546,7 +546,10 @@ async fn replay(file: &str) -> Report {
     let mut options = EmulatorOptions::capture(support::PASSWORD);
     options.time_scale = SCALE;
     options.rtp = false;
-    // The far ends that wait in the dialplan (Wait(60)) must outlast the replay.
+    // The far ends that wait in the dialplan (Wait(60), MusicOnHold(default,60)) must outlast
+    // the replay: at SCALE a minute is 6 s of real time, and a slow replay (every event the
+    // emulator does not send costs `sync` half a second) took longer, so the emulator hung the
+    // customer up itself and a captured DELETE found no channel.
     for steps in options
         .world
         .dialplan
@@ -555,8 +558,9 @@ async fn replay(file: &str) -> Report {
         .flat_map(|c| c.values_mut())
     {
         for step in steps.iter_mut() {
-            if let switchboard::emulator::asterisk::Step::Wait(secs) = step {
-                *secs *= 10;
+            match step {
+                Step::Wait(secs) | Step::MusicOnHold(_, secs) => *secs *= 10,
+                _ => {}
             }
         }
     }
