@@ -15,8 +15,11 @@ use switchboard::media::freeswitch::codec::{ContentType, Frame};
 use switchboard::media::freeswitch::transcript::Entry;
 use tokio::net::TcpListener;
 
-/// Accepts the emulator's outbound connection and replays a capture's client blocks on it
-/// at their captured times; returns what the emulator sent.
+/// Accepts the emulator's outbound connection and replays a capture's client blocks on it,
+/// each once the emulator has sent as many frames as the capture had before it and no earlier
+/// than its captured time; returns what the emulator sent. (Time alone is not enough: under
+/// load the emulator ran late, and the capture's hangup, sent just after playback completed,
+/// arrived while the emulated playback still ran.)
 async fn replay_outbound(listener: &TcpListener, name: &str) -> (Vec<Frame>, Vec<Frame>) {
     let t = transcript(name);
     let captured = captured_frames(&t);
@@ -28,12 +31,22 @@ async fn replay_outbound(listener: &TcpListener, name: &str) -> (Vec<Frame>, Vec
     // Outbound mode: nothing is sent before `connect`.
     assert!(client.next(Duration::from_millis(200)).await.is_none());
     let start = tokio::time::Instant::now();
+    let mut frames_before = 0;
     for e in &t.entries {
+        if let Entry::Server { .. } = e {
+            frames_before += 1;
+        }
         if let Entry::Client { at, bytes, .. } = e {
             let when = start + *at;
             while tokio::time::Instant::now() < when {
                 let left = when.saturating_duration_since(tokio::time::Instant::now());
                 if client.next(left).await.is_none() {
+                    break;
+                }
+            }
+            // A frame the emulator never sends must not stall the replay for long.
+            while client.seen.len() < frames_before {
+                if client.next(Duration::from_secs(2)).await.is_none() {
                     break;
                 }
             }
