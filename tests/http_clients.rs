@@ -1,6 +1,7 @@
-//! The operator's API over the wire: the operator creates clients, sets their trunk rules and
-//! makes their first keys; the operator's key reads none of a client's data, and no client's
-//! key reaches another client or the operator's API. What the operator set survives a restart.
+//! The operator's API over the wire: the operator creates clients, sets their trunk rules,
+//! makes their first keys and lists and revokes their keys; the operator's key reads none of a
+//! client's data, and no client's key reaches another client or the operator's API. What the
+//! operator set survives a restart.
 
 use serde_json::{Value, json};
 use switchboard::config::Config;
@@ -88,6 +89,20 @@ impl Server {
         self.send(token, reqwest::Method::POST, path, Some(body))
             .await
     }
+
+    async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
+        self.send(token, reqwest::Method::DELETE, path, None).await
+    }
+}
+
+/// The id of the key labelled `label` in a key list.
+fn key_id(body: &Value, label: &str) -> String {
+    body["keys"]
+        .as_array()
+        .and_then(|k| k.iter().find(|k| k["label"] == label))
+        .and_then(|k| k["key_id"].as_str())
+        .unwrap_or_else(|| panic!("no key {label:?} in {body}"))
+        .to_owned()
 }
 
 fn client<'a>(body: &'a Value, name: &str) -> &'a Value {
@@ -271,4 +286,123 @@ async fn the_operator_creates_a_client_sets_its_trunks_and_hands_it_a_key() {
         acme_listed["trunk_ratio"], 1.5,
         "left out: the default: {body}"
     );
+}
+
+#[tokio::test]
+async fn the_operator_lists_a_clients_keys_and_revokes_one_that_leaked() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+    let store = Store::open(&url).await.expect("store");
+    let operator = switchboard::web::bootstrap_operator_key(&store)
+        .await
+        .expect("the operator's key");
+    let acme = switchboard::web::bootstrap_admin_key(&store, "acme")
+        .await
+        .expect("acme's key");
+    // A tenant whose first key was made from the command line, never declared a client.
+    let globex = switchboard::web::bootstrap_admin_key(&store, "globex")
+        .await
+        .expect("globex's key");
+    let server = Server::start(store.clone()).await;
+    let (status, body) = server
+        .put(&operator, "/api/v1/clients/initech", json!({}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .post(
+            &operator,
+            "/api/v1/clients/acme/keys",
+            json!({"label": "crm", "role": "client"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let crm = body["token"].as_str().expect("a token").to_owned();
+    let (status, _) = server.get(&crm, "/api/v1/cdrs").await;
+    assert_eq!(status, 200, "the new key works");
+
+    // The list names each key, its role and label, and shows no secret.
+    let (status, body) = server.get(&operator, "/api/v1/clients/acme/keys").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["client"], "acme", "{body}");
+    let keys = body["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 2, "{body}");
+    assert!(keys.iter().all(|k| k["revoked_at_us"].is_null()), "{body}");
+    assert!(
+        !body.to_string().contains(&crm) && !body.to_string().contains(&acme),
+        "no token is shown again: {body}"
+    );
+    let crm_id = key_id(&body, "crm");
+    let (status, body) = server.get(&operator, "/api/v1/clients/initech/keys").await;
+    assert_eq!(
+        (status, &body["keys"]),
+        (200, &json!([])),
+        "a client without keys: {body}"
+    );
+
+    // Only the client's own key is revoked under its name.
+    let (status, body) = server
+        .delete(&operator, &format!("/api/v1/clients/initech/keys/{crm_id}"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = server.get(&crm, "/api/v1/cdrs").await;
+    assert_eq!(status, 200, "acme's key still works");
+    let (status, body) = server
+        .delete(&operator, &format!("/api/v1/clients/acme/keys/{crm_id}"))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = server.get(&crm, "/api/v1/cdrs").await;
+    assert_eq!(status, 401, "a revoked key is refused at once");
+    let (status, _) = server.get(&acme, "/api/v1/cdrs").await;
+    assert_eq!(status, 200, "the client's other key goes on working");
+    let (status, body) = server
+        .delete(&operator, &format!("/api/v1/clients/acme/keys/{crm_id}"))
+        .await;
+    assert_eq!(status, 404, "already revoked: {body}");
+    let (status, body) = server.get(&operator, "/api/v1/clients/acme/keys").await;
+    assert_eq!(status, 200, "{body}");
+    let revoked = body["keys"]
+        .as_array()
+        .and_then(|k| k.iter().find(|k| k["key_id"] == crm_id.as_str()))
+        .expect("the revoked key stays listed");
+    assert!(revoked["revoked_at_us"].is_i64(), "{body}");
+
+    // A tenant that holds keys is reachable though it is no declared client.
+    let (status, body) = server.get(&operator, "/api/v1/clients/globex/keys").await;
+    assert_eq!(status, 200, "{body}");
+    let globex_id = body["keys"][0]["key_id"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    let (status, body) = server
+        .delete(
+            &operator,
+            &format!("/api/v1/clients/globex/keys/{globex_id}"),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = server.get(&globex, "/api/v1/cdrs").await;
+    assert_eq!(status, 401);
+
+    // Wrong names and ids say so; a client's key reaches none of this.
+    let (status, body) = server.get(&operator, "/api/v1/clients/nobody/keys").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = server.get(&operator, "/api/v1/clients/*/keys").await;
+    assert_eq!(
+        status, 422,
+        "the operator's own keys are at /api/v1/keys: {body}"
+    );
+    let (status, body) = server
+        .delete(&operator, "/api/v1/clients/acme/keys/not-a-key")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server.get(&acme, "/api/v1/clients/acme/keys").await;
+    assert_eq!(status, 403, "{body}");
+    let acme_id = key_id(
+        &server.get(&operator, "/api/v1/clients/acme/keys").await.1,
+        "bootstrap admin",
+    );
+    let (status, body) = server
+        .delete(&acme, &format!("/api/v1/clients/acme/keys/{acme_id}"))
+        .await;
+    assert_eq!(status, 403, "{body}");
 }

@@ -78,9 +78,15 @@ fn check_key_role(caller: &Caller, role: Role) -> Result<(), ApiError> {
 /// `GET /api/v1/keys`: the tenant's keys, revoked ones included, without secrets.
 pub(crate) async fn keys(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_key_manager()?;
-    let keys: Vec<Value> = app
+    let keys = key_list(&app, caller.tenant()).await?;
+    Ok(Json(json!({ "keys": keys })))
+}
+
+/// A tenant's keys as the API shows them: revoked ones included, no secrets.
+pub(crate) async fn key_list(app: &App, tenant: &str) -> Result<Vec<Value>, ApiError> {
+    Ok(app
         .store
-        .list_api_keys(caller.tenant())
+        .list_api_keys(tenant)
         .await?
         .into_iter()
         .map(|k| {
@@ -92,8 +98,7 @@ pub(crate) async fn keys(State(app): State<App>, caller: Caller) -> Result<Json<
                 "revoked_at_us": k.revoked_at.map(|t| t.0),
             })
         })
-        .collect();
-    Ok(Json(json!({ "keys": keys })))
+        .collect())
 }
 
 /// `DELETE /api/v1/keys/{key_id}`: revokes an active key of the tenant (204), else 404.
@@ -103,8 +108,13 @@ pub(crate) async fn revoke_key(
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_key_manager()?;
+    revoke(&app, caller.tenant(), &key_id).await
+}
+
+/// Revokes the active key `key_id` of `tenant` and drops it from the auth cache (204), else 404.
+pub(crate) async fn revoke(app: &App, tenant: &str, key_id: &str) -> Result<StatusCode, ApiError> {
     let key_id: KeyId = key_id.parse().map_err(ApiError::BadRequest)?;
-    if !app.store.revoke_api_key(caller.tenant(), &key_id).await? {
+    if !app.store.revoke_api_key(tenant, &key_id).await? {
         return Err(ApiError::NotFound(format!("no active API key {key_id}")));
     }
     app.auth.forget(&Credential::ApiKey(key_id));

@@ -1,6 +1,6 @@
 //! The operator's API, above every client's: the clients, their trunk rules (R, T) and their
-//! first keys. Only the operator's key reaches it; the operator's key reaches nothing else of a
-//! client.
+//! keys (the first one, a list without secrets, revocation). Only the operator's key reaches
+//! it; the operator's key reaches nothing else of a client.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -80,13 +80,7 @@ pub(crate) async fn create_client_key(
                 .to_owned(),
         ));
     }
-    let known = app
-        .controller
-        .clients()
-        .await?
-        .iter()
-        .any(|c| c.name == name);
-    if !known {
+    if !known_client(&app, &name).await? {
         return Err(ApiError::NotFound(format!(
             "no client named {name:?}; create it first with PUT /api/v1/clients/{name}"
         )));
@@ -104,4 +98,44 @@ pub(crate) async fn create_client_key(
         "note": "the token is shown only now: hand it to the client",
     });
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /api/v1/clients/{name}/keys`: the client's keys, revoked ones included, without
+/// secrets; 404 for a name that is neither a client nor holds a key.
+pub(crate) async fn client_keys(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Operator)?;
+    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let keys = super::admin::key_list(&app, &name).await?;
+    // A tenant with keys but no client entry (its first key bootstrapped from the command
+    // line) is still listed, so that its keys can be revoked.
+    if keys.is_empty() && !known_client(&app, &name).await? {
+        return Err(ApiError::NotFound(format!("no client named {name:?}")));
+    }
+    Ok(Json(json!({ "client": name, "keys": keys })))
+}
+
+/// `DELETE /api/v1/clients/{name}/keys/{key_id}`: revokes an active key of the client (204),
+/// for a key that leaked or a client that left; else 404.
+pub(crate) async fn revoke_client_key(
+    State(app): State<App>,
+    caller: Caller,
+    Path((name, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Operator)?;
+    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    super::admin::revoke(&app, &name, &key_id).await
+}
+
+/// Whether `name` is a client (from the config file or the operator's API).
+async fn known_client(app: &App, name: &str) -> Result<bool, ApiError> {
+    Ok(app
+        .controller
+        .clients()
+        .await?
+        .iter()
+        .any(|c| c.name == name))
 }

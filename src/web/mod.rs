@@ -124,7 +124,14 @@ pub fn router(controller: Controller, _resolved: &Resolved, store: Store) -> Rou
         .route("/cdrs/{contact}/recording", get(records::recording))
         .route("/clients", get(clients::clients))
         .route("/clients/{name}", put(clients::put_client))
-        .route("/clients/{name}/keys", post(clients::create_client_key))
+        .route(
+            "/clients/{name}/keys",
+            post(clients::create_client_key).get(clients::client_keys),
+        )
+        .route(
+            "/clients/{name}/keys/{key_id}",
+            delete(clients::revoke_client_key),
+        )
         .route("/keys", post(admin::create_key).get(admin::keys))
         .route("/keys/{key_id}", delete(admin::revoke_key))
         .route("/users", post(admin::create_user).get(admin::users))
