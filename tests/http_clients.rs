@@ -93,6 +93,18 @@ impl Server {
     async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
         self.send(token, reqwest::Method::DELETE, path, None).await
     }
+
+    /// A GET as a web user (HTTP Basic): its status.
+    async fn get_as_user(&self, username: &str, password: &str, path: &str) -> u16 {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .basic_auth(username, Some(password))
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
 }
 
 /// The id of the key labelled `label` in a key list.
@@ -404,5 +416,77 @@ async fn the_operator_lists_a_clients_keys_and_revokes_one_that_leaked() {
     let (status, body) = server
         .delete(&acme, &format!("/api/v1/clients/acme/keys/{acme_id}"))
         .await;
+    assert_eq!(status, 403, "{body}");
+}
+
+#[tokio::test]
+async fn the_operator_lists_a_clients_web_users_and_disables_one() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("users.db").display());
+    let store = Store::open(&url).await.expect("store");
+    let operator = switchboard::web::bootstrap_operator_key(&store)
+        .await
+        .expect("the operator's key");
+    let acme = switchboard::web::bootstrap_admin_key(&store, "acme")
+        .await
+        .expect("acme's key");
+    let server = Server::start(store.clone()).await;
+    let (status, body) = server
+        .put(&operator, "/api/v1/clients/initech", json!({}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let password = "correct horse battery staple";
+    let (status, body) = server
+        .post(
+            &acme,
+            "/api/v1/users",
+            json!({"username": "ana", "password": password, "role": "client"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        server.get_as_user("ana", password, "/api/v1/cdrs").await,
+        200
+    );
+
+    let (status, body) = server.get(&operator, "/api/v1/clients/acme/users").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["users"][0]["username"], "ana", "{body}");
+    assert_eq!(body["users"][0]["role"], "client", "{body}");
+    assert!(body["users"][0]["disabled_at_us"].is_null(), "{body}");
+    assert!(!body.to_string().contains(password), "no password: {body}");
+    let (status, body) = server.get(&operator, "/api/v1/clients/initech/users").await;
+    assert_eq!((status, &body["users"]), (200, &json!([])), "{body}");
+
+    let (status, body) = server
+        .delete(&operator, "/api/v1/clients/initech/users/ana")
+        .await;
+    assert_eq!(status, 404, "another client's user: {body}");
+    assert_eq!(
+        server.get_as_user("ana", password, "/api/v1/cdrs").await,
+        200
+    );
+    let (status, body) = server
+        .delete(&operator, "/api/v1/clients/acme/users/ana")
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        server.get_as_user("ana", password, "/api/v1/cdrs").await,
+        401,
+        "a disabled user is refused at once"
+    );
+    let (status, body) = server
+        .delete(&operator, "/api/v1/clients/acme/users/ana")
+        .await;
+    assert_eq!(status, 404, "already disabled: {body}");
+    let (status, body) = server.get(&operator, "/api/v1/clients/acme/users").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["users"][0]["disabled_at_us"].is_i64(), "{body}");
+
+    let (status, body) = server.get(&operator, "/api/v1/clients/nobody/users").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = server.get(&acme, "/api/v1/clients/acme/users").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server.delete(&acme, "/api/v1/clients/acme/users/ana").await;
     assert_eq!(status, 403, "{body}");
 }

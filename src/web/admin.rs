@@ -148,9 +148,15 @@ pub(crate) async fn create_user(
 /// `GET /api/v1/users`: the tenant's web users, disabled ones included, without passwords.
 pub(crate) async fn users(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    let users: Vec<Value> = app
+    let users = user_list(&app, caller.tenant()).await?;
+    Ok(Json(json!({ "users": users })))
+}
+
+/// A tenant's web users as the API shows them: disabled ones included, no passwords.
+pub(crate) async fn user_list(app: &App, tenant: &str) -> Result<Vec<Value>, ApiError> {
+    Ok(app
         .store
-        .list_web_users(caller.tenant())
+        .list_web_users(tenant)
         .await?
         .into_iter()
         .map(|u| {
@@ -161,8 +167,7 @@ pub(crate) async fn users(State(app): State<App>, caller: Caller) -> Result<Json
                 "disabled_at_us": u.disabled_at.map(|t| t.0),
             })
         })
-        .collect();
-    Ok(Json(json!({ "users": users })))
+        .collect())
 }
 
 /// `DELETE /api/v1/users/{username}`: disables an active user of the tenant (204), else 404.
@@ -172,11 +177,17 @@ pub(crate) async fn disable_user(
     Path(username): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
-    if !app
-        .store
-        .disable_web_user(caller.tenant(), &username)
-        .await?
-    {
+    disable(&app, caller.tenant(), username).await
+}
+
+/// Disables the active web user `username` of `tenant` and drops it from the auth cache (204),
+/// else 404.
+pub(crate) async fn disable(
+    app: &App,
+    tenant: &str,
+    username: String,
+) -> Result<StatusCode, ApiError> {
+    if !app.store.disable_web_user(tenant, &username).await? {
         return Err(ApiError::NotFound(format!(
             "no active web user {username:?}"
         )));

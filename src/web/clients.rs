@@ -1,6 +1,6 @@
-//! The operator's API, above every client's: the clients, their trunk rules (R, T) and their
-//! keys (the first one, a list without secrets, revocation). Only the operator's key reaches
-//! it; the operator's key reaches nothing else of a client.
+//! The operator's API, above every client's: the clients, their trunk rules (R, T), their keys
+//! (the first one, a list without secrets, revocation) and their web users (a list, disabling).
+//! Only the operator's key reaches it; the operator's key reaches nothing else of a client.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -128,6 +128,34 @@ pub(crate) async fn revoke_client_key(
     caller.require(Role::Operator)?;
     check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     super::admin::revoke(&app, &name, &key_id).await
+}
+
+/// `GET /api/v1/clients/{name}/users`: the client's web users, disabled ones included, without
+/// passwords; 404 for a name that is neither a client nor has a user.
+pub(crate) async fn client_users(
+    State(app): State<App>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Operator)?;
+    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let users = super::admin::user_list(&app, &name).await?;
+    if users.is_empty() && !known_client(&app, &name).await? {
+        return Err(ApiError::NotFound(format!("no client named {name:?}")));
+    }
+    Ok(Json(json!({ "client": name, "users": users })))
+}
+
+/// `DELETE /api/v1/clients/{name}/users/{username}`: disables an active web user of the client
+/// (204), refused from that moment; else 404.
+pub(crate) async fn disable_client_user(
+    State(app): State<App>,
+    caller: Caller,
+    Path((name, username)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Operator)?;
+    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    super::admin::disable(&app, &name, username).await
 }
 
 /// Whether `name` is a client (from the config file or the operator's API).

@@ -132,6 +132,11 @@ pub fn router(controller: Controller, _resolved: &Resolved, store: Store) -> Rou
             "/clients/{name}/keys/{key_id}",
             delete(clients::revoke_client_key),
         )
+        .route("/clients/{name}/users", get(clients::client_users))
+        .route(
+            "/clients/{name}/users/{username}",
+            delete(clients::disable_client_user),
+        )
         .route("/keys", post(admin::create_key).get(admin::keys))
         .route("/keys/{key_id}", delete(admin::revoke_key))
         .route("/users", post(admin::create_user).get(admin::users))
