@@ -300,10 +300,11 @@ async fn the_operator_creates_a_client_sets_its_trunks_and_hands_it_a_key() {
     );
 }
 
-#[tokio::test]
-async fn the_operator_lists_a_clients_keys_and_revokes_one_that_leaked() {
+/// A fresh store with the operator's key and acme's first admin key, a server over it, and
+/// client initech created by the operator: `(dir, store, operator, acme, server)`.
+async fn operator_with_two_clients() -> (tempfile::TempDir, Store, String, String, Server) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+    let url = format!("sqlite://{}", dir.path().join("center.db").display());
     let store = Store::open(&url).await.expect("store");
     let operator = switchboard::web::bootstrap_operator_key(&store)
         .await
@@ -311,15 +312,21 @@ async fn the_operator_lists_a_clients_keys_and_revokes_one_that_leaked() {
     let acme = switchboard::web::bootstrap_admin_key(&store, "acme")
         .await
         .expect("acme's key");
-    // A tenant whose first key was made from the command line, never declared a client.
-    let globex = switchboard::web::bootstrap_admin_key(&store, "globex")
-        .await
-        .expect("globex's key");
     let server = Server::start(store.clone()).await;
     let (status, body) = server
         .put(&operator, "/api/v1/clients/initech", json!({}))
         .await;
     assert_eq!(status, 201, "{body}");
+    (dir, store, operator, acme, server)
+}
+
+#[tokio::test]
+async fn the_operator_lists_a_clients_keys_and_revokes_one_that_leaked() {
+    let (_dir, store, operator, acme, server) = operator_with_two_clients().await;
+    // A tenant whose first key was made from the command line, never declared a client.
+    let globex = switchboard::web::bootstrap_admin_key(&store, "globex")
+        .await
+        .expect("globex's key");
     let (status, body) = server
         .post(
             &operator,
@@ -421,20 +428,7 @@ async fn the_operator_lists_a_clients_keys_and_revokes_one_that_leaked() {
 
 #[tokio::test]
 async fn the_operator_lists_a_clients_web_users_and_disables_one() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("users.db").display());
-    let store = Store::open(&url).await.expect("store");
-    let operator = switchboard::web::bootstrap_operator_key(&store)
-        .await
-        .expect("the operator's key");
-    let acme = switchboard::web::bootstrap_admin_key(&store, "acme")
-        .await
-        .expect("acme's key");
-    let server = Server::start(store.clone()).await;
-    let (status, body) = server
-        .put(&operator, "/api/v1/clients/initech", json!({}))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let (_dir, _store, operator, acme, server) = operator_with_two_clients().await;
     let password = "correct horse battery staple";
     let (status, body) = server
         .post(

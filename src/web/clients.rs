@@ -69,8 +69,7 @@ pub(crate) async fn create_client_key(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Operator)?;
-    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    operator_over(&caller, &name)?;
     let body: NewClientKey = parse_body(&body)?;
     let role = body.role.unwrap_or(Role::Admin);
     if role == Role::Operator {
@@ -107,15 +106,9 @@ pub(crate) async fn client_keys(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Operator)?;
-    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    operator_over(&caller, &name)?;
     let keys = super::admin::key_list(&app, &name).await?;
-    // A tenant with keys but no client entry (its first key bootstrapped from the command
-    // line) is still listed, so that its keys can be revoked.
-    if keys.is_empty() && !known_client(&app, &name).await? {
-        return Err(ApiError::NotFound(format!("no client named {name:?}")));
-    }
-    Ok(Json(json!({ "client": name, "keys": keys })))
+    listing(&app, name, "keys", keys).await
 }
 
 /// `DELETE /api/v1/clients/{name}/keys/{key_id}`: revokes an active key of the client (204),
@@ -125,8 +118,7 @@ pub(crate) async fn revoke_client_key(
     caller: Caller,
     Path((name, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Operator)?;
-    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    operator_over(&caller, &name)?;
     super::admin::revoke(&app, &name, &key_id).await
 }
 
@@ -137,13 +129,9 @@ pub(crate) async fn client_users(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Operator)?;
-    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    operator_over(&caller, &name)?;
     let users = super::admin::user_list(&app, &name).await?;
-    if users.is_empty() && !known_client(&app, &name).await? {
-        return Err(ApiError::NotFound(format!("no client named {name:?}")));
-    }
-    Ok(Json(json!({ "client": name, "users": users })))
+    listing(&app, name, "users", users).await
 }
 
 /// `DELETE /api/v1/clients/{name}/users/{username}`: disables an active web user of the client
@@ -153,9 +141,31 @@ pub(crate) async fn disable_client_user(
     caller: Caller,
     Path((name, username)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Operator)?;
-    check_name(&name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    operator_over(&caller, &name)?;
     super::admin::disable(&app, &name, username).await
+}
+
+/// Refuses anyone but the operator (403) and a name no client can have (422).
+fn operator_over(caller: &Caller, name: &str) -> Result<(), ApiError> {
+    caller.require(Role::Operator)?;
+    check_name(name).map_err(|e| ApiError::Unprocessable(e.to_string()))
+}
+
+/// `{"client": name, field: items}`; 404 when there are none and `name` is no client. A
+/// tenant with credentials but no client entry (its first key bootstrapped from the command
+/// line) is still listed, so that they can be revoked.
+async fn listing(
+    app: &App,
+    name: String,
+    field: &str,
+    items: Vec<Value>,
+) -> Result<Json<Value>, ApiError> {
+    if items.is_empty() && !known_client(app, &name).await? {
+        return Err(ApiError::NotFound(format!("no client named {name:?}")));
+    }
+    let mut body = json!({ "client": name });
+    body[field] = Value::Array(items);
+    Ok(Json(body))
 }
 
 /// Whether `name` is a client (from the config file or the operator's API).
