@@ -1,5 +1,5 @@
 //! Faults on demand: drop every connection, refuse commands, delay replies, kill a leg with
-//! a cause; and legs that fail as SIP phones do (busy, no answer, not registered).
+//! a cause; and legs that fail as SIP phones do (busy, no answer, not in the directory).
 
 mod esl_emulator_support;
 
@@ -125,10 +125,14 @@ async fn originate_to_a_user_who_never_answers_fails_with_no_answer_after_the_ti
 }
 
 #[tokio::test]
-async fn originate_to_an_unregistered_user_or_unknown_gateway_fails_at_once() {
+async fn originate_to_an_unknown_user_or_unknown_gateway_fails_at_once() {
     let (emu, mut c) = logged_in(fast()).await;
     let r = c.command("api originate user/9999 &park()").await;
-    assert_eq!(r.body(), b"-ERR USER_NOT_REGISTERED\n");
+    assert_eq!(
+        r.body(),
+        b"-ERR SUBSCRIBER_ABSENT\n",
+        "9999 is in no directory"
+    );
     let r = c
         .command("api originate sofia/gateway/nosuch/123 &park()")
         .await;

@@ -14,7 +14,8 @@
 //!   ([`Emulator::register`]), firing the CUSTOM `sofia::pre_register`,
 //!   `sofia::register_attempt`, `sofia::register`, `sofia::unregister` and MESSAGE_QUERY
 //!   events; `sofia status profile internal reg` and `sofia_contact` answer from them, and
-//!   `user/<n>` reaches only a registered user (else USER_NOT_REGISTERED) ([`registry`]).
+//!   `user/<n>` reaches only a registered user (else USER_NOT_REGISTERED; SUBSCRIBER_ABSENT
+//!   for a name the directory lacks) ([`registry`]).
 //! - Modules Switchboard replaces are not loaded: `api callcenter_config …` answers
 //!   `-ERR callcenter_config Command not found!` as a switch without mod_callcenter does.
 //!

@@ -126,8 +126,8 @@ pub struct WorldConfig {
     pub hostname: String,
     /// The SIP domain (`domain` global variable).
     pub domain: String,
-    /// Directory users (`user/<name>`): how each softphone answers. Others are not
-    /// registered (USER_NOT_REGISTERED).
+    /// Directory users (`user/<name>`): how each softphone answers. Other names are not in
+    /// the directory (SUBSCRIBER_ABSENT).
     pub users: BTreeMap<String, DialBehaviour>,
     /// Every directory user's softphone is registered from the start (and keeps
     /// re-registering); false: none is until a scripted [`Registration`], and `user/<name>`
@@ -2477,12 +2477,13 @@ impl World {
             ),
             Endpoint::User { name, domain } => {
                 let domain = domain.clone().unwrap_or_else(|| self.config.domain.clone());
-                // The directory's dial string is `${sofia_contact(...)}`: a user without a
+                // mod_dptools' user endpoint: a name the directory lacks is SUBSCRIBER_ABSENT;
+                // the directory's dial string is `${sofia_contact(...)}`, so a user without a
                 // live registration resolves to error/user_not_registered.
-                let (Some(b), Some(contact)) = (
-                    self.config.users.get(name).cloned(),
-                    self.registration(name).map(|r| r.contact.clone()),
-                ) else {
+                let Some(b) = self.config.users.get(name).cloned() else {
+                    return Err("-ERR SUBSCRIBER_ABSENT\n".into());
+                };
+                let Some(contact) = self.registration(name).map(|r| r.contact.clone()) else {
                     return Err("-ERR USER_NOT_REGISTERED\n".into());
                 };
                 vars.push(("dialed_user".into(), name.clone()));
@@ -3920,6 +3921,10 @@ mod tests {
         w.drain();
         assert!(
             api(&mut w, s, "originate user/1000 &park()").ends_with("-ERR USER_NOT_REGISTERED\n")
+        );
+        assert!(
+            api(&mut w, s, "originate user/9999 &park()").ends_with("-ERR SUBSCRIBER_ABSENT\n"),
+            "a name the directory lacks"
         );
         assert!(
             api(&mut w, s, "sofia_contact 1000@127.0.0.1").ends_with("error/user_not_registered")
