@@ -213,18 +213,50 @@ enum Direction {
     ToSources,
 }
 
-/// Shared mode: the worker's two sockets and the maps from a sender's address to its stream
-/// (and source).
+/// Shared mode: the worker's two sockets, the routes from a sender's address to its stream,
+/// and the AF_XDP path if it has one.
 struct SharedPorts {
     agents: UdpSocket,
     sources: UdpSocket,
+    routes: Routes,
+    xdp: Option<XdpPath>,
+}
+
+/// On the shared ports a datagram finds its stream (and source) by its sender's address.
+#[derive(Default)]
+struct Routes {
     /// Agent address → stream slot.
-    agent_routes: FxHashMap<PeerKey, usize>,
+    agents: FxHashMap<PeerKey, usize>,
     /// Source address → (stream slot, source slot).
-    source_routes: FxHashMap<PeerKey, (usize, usize)>,
+    sources: FxHashMap<PeerKey, (usize, usize)>,
     unknown_agents: u64,
     unknown_sources: u64,
-    xdp: Option<XdpPath>,
+}
+
+impl Routes {
+    /// The stream slot, and the source slot for a source, of a datagram from `from` on the
+    /// source-facing port (`from_source`) or the agent-facing one; strangers are counted.
+    fn route(
+        &mut self,
+        from_source: bool,
+        from: Option<PeerKey>,
+    ) -> Option<(usize, Option<usize>)> {
+        let found = if from_source {
+            from.and_then(|key| self.sources.get(&key))
+                .map(|&(slot, k)| (slot, Some(k)))
+        } else {
+            from.and_then(|key| self.agents.get(&key))
+                .map(|&slot| (slot, None))
+        };
+        if found.is_none() {
+            if from_source {
+                self.unknown_sources += 1;
+            } else {
+                self.unknown_agents += 1;
+            }
+        }
+        found
+    }
 }
 
 /// The shared ports read and written through AF_XDP ([`super::xdp`]): both ports' datagrams
@@ -329,10 +361,7 @@ impl Worker {
                 Some(SharedPorts {
                     agents,
                     sources,
-                    agent_routes: FxHashMap::default(),
-                    source_routes: FxHashMap::default(),
-                    unknown_agents: 0,
-                    unknown_sources: 0,
+                    routes: Routes::default(),
                     xdp,
                 })
             }
@@ -398,8 +427,8 @@ impl Worker {
                             return;
                         }
                     }
-                    SHARED_SOURCES => nap |= self.shared_sources_readable(now),
-                    SHARED_AGENTS => nap |= self.shared_agents_readable(now),
+                    SHARED_SOURCES => nap |= self.shared_readable(now, true),
+                    SHARED_AGENTS => nap |= self.shared_readable(now, false),
                     SHARED_XDP => nap |= self.shared_xdp_readable(now),
                     token => {
                         let slot = (token >> 8) as usize;
@@ -575,11 +604,12 @@ impl Worker {
         self.schedule(slot);
     }
 
-    /// Shared: datagrams from every source of the worker on one socket. Each finds its stream
-    /// by its sender's address and is rewritten in place; the batch leaves in one sendmmsg
-    /// from the agent-facing socket, each datagram to its own agent. Returns whether the last
-    /// read found a partial batch (see [`run`](Self::run)).
-    fn shared_sources_readable(&mut self, mut now: Timestamp) -> bool {
+    /// Shared: datagrams from every source (`from_sources`) or every agent of the worker on
+    /// one socket. Each finds its stream by its sender's address and is rewritten in place;
+    /// the batch leaves in one sendmmsg from the other shared socket, each datagram to its own
+    /// agent (or its stream's active source; RTCP from agents is read, not sent on). Returns
+    /// whether the last read found a partial batch (see [`run`](Self::run)).
+    fn shared_readable(&mut self, mut now: Timestamp, from_sources: bool) -> bool {
         let Worker {
             streams,
             batch,
@@ -591,55 +621,12 @@ impl Worker {
         else {
             return false;
         };
-        let (fd, agents_fd) = (shared.sources.as_raw_fd(), shared.agents.as_raw_fd());
-        for round in 0..BATCHES_PER_EVENT {
-            let n = match batch.recv(fd) {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => n,
-            };
-            if round > 0 {
-                now = clock.now();
-            }
-            for i in 0..n {
-                let (data, from) = batch.datagram(i);
-                let Some(&(slot, k)) = from.and_then(|key| shared.source_routes.get(&key)) else {
-                    shared.unknown_sources += 1;
-                    continue;
-                };
-                let Some(Some(stream)) = streams.get_mut(slot) else {
-                    continue;
-                };
-                let len = data.len();
-                if let Some(dest) = stream.source_datagram(now, k, data) {
-                    batch.push(i, len, dest, slot);
-                }
-                // The first packet sent starts the sender reports' timer.
-                schedule(timers, slot, stream);
-            }
-            flush(batch, agents_fd, streams, Direction::ToAgents);
-            if n < batch.capacity() {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Shared: datagrams from every agent of the worker on one socket. Each finds its stream
-    /// by its sender's address; RTCP is read, RTP leaves in one sendmmsg from the
-    /// source-facing socket, each datagram to its stream's active source. Returns whether the
-    /// last read found a partial batch.
-    fn shared_agents_readable(&mut self, mut now: Timestamp) -> bool {
-        let Worker {
-            streams,
-            batch,
-            clock,
-            shared: Some(shared),
-            ..
-        } = self
-        else {
-            return false;
+        let (agents_fd, sources_fd) = (shared.agents.as_raw_fd(), shared.sources.as_raw_fd());
+        let (fd, out_fd, direction) = if from_sources {
+            (sources_fd, agents_fd, Direction::ToAgents)
+        } else {
+            (agents_fd, sources_fd, Direction::ToSources)
         };
-        let (fd, sources_fd) = (shared.agents.as_raw_fd(), shared.sources.as_raw_fd());
         for round in 0..BATCHES_PER_EVENT {
             let n = match batch.recv(fd) {
                 Ok(0) | Err(_) => return false,
@@ -650,21 +637,18 @@ impl Worker {
             }
             for i in 0..n {
                 let (data, from) = batch.datagram(i);
-                let Some(&slot) = from.and_then(|key| shared.agent_routes.get(&key)) else {
-                    shared.unknown_agents += 1;
+                let Some((slot, k)) = shared.routes.route(from_sources, from) else {
                     continue;
                 };
                 let Some(Some(stream)) = streams.get_mut(slot) else {
                     continue;
                 };
-                stream.counters.from_agent += 1;
-                stream.agent_seen = now;
                 let len = data.len();
-                if let Some(dest) = stream.agent_datagram(now, data) {
-                    batch.push(i, len, dest, slot);
+                if let Some(dest) = shared_datagram(timers, slot, stream, now, k, data) {
+                    batch.push(i, len, &dest, slot);
                 }
             }
-            flush(batch, sources_fd, streams, Direction::ToSources);
+            flush(batch, out_fd, streams, direction);
             if n < batch.capacity() {
                 return true;
             }
@@ -692,10 +676,7 @@ impl Worker {
         let SharedPorts {
             agents,
             sources,
-            agent_routes,
-            source_routes,
-            unknown_agents,
-            unknown_sources,
+            routes,
             xdp: Some(x),
         } = shared
         else {
@@ -726,24 +707,7 @@ impl Worker {
                     x.socket.give_back(addr); // not one of ours (the program takes only ours)
                     continue;
                 }
-                let routed = if to_agent {
-                    match source_routes.get(&from) {
-                        Some(&(slot, k)) => Some((slot, Some(k))),
-                        None => {
-                            *unknown_sources += 1;
-                            None
-                        }
-                    }
-                } else {
-                    match agent_routes.get(&from) {
-                        Some(&slot) => Some((slot, None)),
-                        None => {
-                            *unknown_agents += 1;
-                            None
-                        }
-                    }
-                };
-                let Some((slot, k)) = routed else {
+                let Some((slot, k)) = routes.route(to_agent, Some(from)) else {
                     x.socket.give_back(addr);
                     continue;
                 };
@@ -751,18 +715,7 @@ impl Worker {
                     x.socket.give_back(addr);
                     continue;
                 };
-                let dest = match k {
-                    Some(k) => {
-                        let d = stream.source_datagram(now, k, payload).copied();
-                        schedule(timers, slot, stream);
-                        d
-                    }
-                    None => {
-                        stream.counters.from_agent += 1;
-                        stream.agent_seen = now;
-                        stream.agent_datagram(now, payload).copied()
-                    }
-                };
+                let dest = shared_datagram(timers, slot, stream, now, k, payload);
                 x.learn(from, h.src_mac);
                 let to = dest.and_then(|d| match sys::sockaddr_to_std(&d.0, d.1) {
                     Some(SocketAddr::V4(a)) => Some(a),
@@ -873,8 +826,8 @@ impl Worker {
             worker: self.index,
             agent_port: addr(&shared.agents)?,
             source_port: addr(&shared.sources)?,
-            unknown_agents: shared.unknown_agents,
-            unknown_sources: shared.unknown_sources,
+            unknown_agents: shared.routes.unknown_agents,
+            unknown_sources: shared.routes.unknown_sources,
             xdp: shared.xdp.as_ref().map(|x| {
                 let (dropped_in, invalid) = x.socket.dropped();
                 XdpStats {
@@ -905,11 +858,11 @@ impl Worker {
     fn owner(&self, agent: bool, key: PeerKey) -> Option<Peer> {
         let shared = self.shared.as_ref()?;
         if agent {
-            let slot = *shared.agent_routes.get(&key)?;
+            let slot = *shared.routes.agents.get(&key)?;
             let stream = self.streams.get(slot)?.as_ref()?;
             Some(Peer::Agent(stream.id))
         } else {
-            let &(slot, k) = shared.source_routes.get(&key)?;
+            let &(slot, k) = shared.routes.sources.get(&key)?;
             let stream = self.streams.get(slot)?.as_ref()?;
             let source = stream.sources.get(k)?.as_ref()?;
             Some(Peer::Source(stream.id, source.id))
@@ -987,7 +940,7 @@ impl Worker {
         if let Some(a) = fixed {
             stream.latch(a);
             if let (Port::Shared(_), Some(shared)) = (&stream.port, &mut self.shared) {
-                shared.agent_routes.insert(PeerKey::of(a), slot);
+                shared.routes.agents.insert(PeerKey::of(a), slot);
             }
         }
         self.streams[slot] = Some(stream);
@@ -1019,9 +972,9 @@ impl Worker {
             }
             (Port::Shared(_), Some(shared), Some(key)) => {
                 if agent {
-                    shared.agent_routes.remove(&key);
+                    shared.routes.agents.remove(&key);
                 } else {
-                    shared.source_routes.remove(&key);
+                    shared.routes.sources.remove(&key);
                 }
                 if let Some(x) = &mut shared.xdp {
                     x.macs.remove(&key);
@@ -1054,7 +1007,7 @@ impl Worker {
         }
         let remote_key = remote.map(PeerKey::of);
         if let (Port::Shared(_), Some(shared), Some(key)) = (&port, &mut self.shared, remote_key) {
-            shared.source_routes.insert(key, (slot, free));
+            shared.routes.sources.insert(key, (slot, free));
         }
         if let Some(Some(stream)) = self.streams.get_mut(slot) {
             stream.sources[free] = Some(SourceSock {
@@ -1091,6 +1044,31 @@ fn token(slot: usize, role: u64) -> u64 {
 
 /// Puts the stream's next timer on the heap if it is earlier than the one already there.
 #[inline]
+/// A datagram on a shared port, for stream `slot`: from its source `k`, or from its agent
+/// (`None`); rewritten in place. Returns where it goes, if anywhere.
+fn shared_datagram(
+    timers: &mut BinaryHeap<Reverse<(Timestamp, usize)>>,
+    slot: usize,
+    stream: &mut Stream,
+    now: Timestamp,
+    k: Option<usize>,
+    data: &mut [u8],
+) -> Option<Dest> {
+    match k {
+        Some(k) => {
+            let dest = stream.source_datagram(now, k, data).copied();
+            // The first packet sent starts the sender reports' timer.
+            schedule(timers, slot, stream);
+            dest
+        }
+        None => {
+            stream.counters.from_agent += 1;
+            stream.agent_seen = now;
+            stream.agent_datagram(now, data).copied()
+        }
+    }
+}
+
 fn schedule(timers: &mut BinaryHeap<Reverse<(Timestamp, usize)>>, slot: usize, s: &mut Stream) {
     if let Some(t) = s.seq.poll_timeout()
         && s.scheduled.is_none_or(|old| t < old)
