@@ -15,7 +15,7 @@
 //!   repeat `PlaybackStarted`: each is reported once.
 //! - A caller hanging up first leaves its bridge behind, holding the other leg.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use crate::media::{
@@ -209,6 +209,10 @@ struct Leg {
     announced: bool,
     answered: bool,
     bridge: Option<String>,
+    /// The bridge the controller was last told the leg is in (Bridged, ConferenceJoined). A
+    /// command's success moves `bridge` at once, but only the switch's event tells the
+    /// controller; if the socket drops before that event, resync tells it instead.
+    told_bridge: Option<String>,
     continuing: bool,
     hangup_cause: Option<HangupCause>,
     caller: Option<String>,
@@ -223,6 +227,7 @@ impl Leg {
             announced: false,
             answered: false,
             bridge: None,
+            told_bridge: None,
             continuing: false,
             hangup_cause: None,
             caller: None,
@@ -706,6 +711,13 @@ impl AdapterState {
         }
     }
 
+    /// Notes what the controller is being told of `leg`'s bridge.
+    fn told(&mut self, leg: &LegId, bridge: Option<&str>) {
+        if let Some(l) = self.legs.get_mut(leg) {
+            l.told_bridge = bridge.map(str::to_owned);
+        }
+    }
+
     fn move_into(&mut self, leg: &LegId, bridge: &str) {
         if let Some(old) = self.legs.get(leg).and_then(|l| l.bridge.clone())
             && old != bridge
@@ -870,6 +882,7 @@ impl AdapterState {
                         // Sent to the dialplan by Switchboard: alive, no longer in a bridge.
                         if let Some(bridge) = self.legs.get(&leg).and_then(|l| l.bridge.clone()) {
                             self.remove_from(&leg, &bridge);
+                            self.told(&leg, None);
                             out.push(MediaEvent::Unbridged { leg });
                         }
                     }
@@ -902,6 +915,7 @@ impl AdapterState {
                     }
                 }
                 if let Some(room) = Self::conference_room(&bridge.id) {
+                    self.told(&leg, Some(&bridge.id));
                     out.push(MediaEvent::ConferenceJoined {
                         room: room.to_owned(),
                         leg,
@@ -910,10 +924,10 @@ impl AdapterState {
                 } else if bridge.channels.len() == 2
                     && let Some(other) = bridge.channels.iter().find(|c| *c != &channel.id)
                 {
-                    out.push(MediaEvent::Bridged {
-                        a: LegId::new(other.as_str()),
-                        b: leg,
-                    });
+                    let other = LegId::new(other.as_str());
+                    self.told(&leg, Some(&bridge.id));
+                    self.told(&other, Some(&bridge.id));
+                    out.push(MediaEvent::Bridged { a: other, b: leg });
                 }
             }
             EventKind::ChannelLeftBridge { bridge, channel } => {
@@ -930,6 +944,9 @@ impl AdapterState {
                     l.bridge = None;
                 }
                 if self.legs.contains_key(&leg) {
+                    if in_it {
+                        self.told(&leg, None);
+                    }
                     if let Some(room) = Self::conference_room(&bridge.id) {
                         out.push(MediaEvent::ConferenceLeft {
                             room: room.to_owned(),
@@ -1095,31 +1112,42 @@ impl AdapterState {
             .iter()
             .map(|b| (b.id.clone(), b.channels.clone()))
             .collect();
+        // Against what the controller was told, not what commands did: a bridge made just
+        // before the socket dropped has moved `bridge` but its event never came.
         let mut newly_bridged = Vec::new();
         for (id, leg) in self.legs.iter_mut() {
             let now = bridges
                 .iter()
                 .find(|b| b.channels.iter().any(|c| c == id.as_str()))
                 .map(|b| b.id.clone());
-            if now != leg.bridge {
+            if now != leg.told_bridge {
                 if now.is_none() {
                     out.push(MediaEvent::Unbridged { leg: id.clone() });
                 } else {
                     newly_bridged.push(id.clone());
                 }
-                leg.bridge = now;
             }
+            leg.bridge.clone_from(&now);
+            leg.told_bridge = now;
         }
+        let mut pairs = BTreeSet::new();
         for leg in newly_bridged {
             if let Some(bridge) = self.bridges.get(self.bridge_of(&leg).unwrap_or_default())
                 && bridge.len() == 2
                 && let Some(other) = bridge.iter().find(|c| *c != leg.as_str())
             {
                 let other = LegId::new(other.as_str());
-                if self.legs.contains_key(&other) && leg < other {
-                    out.push(MediaEvent::Bridged { a: leg, b: other });
+                if self.legs.contains_key(&other) {
+                    pairs.insert(if leg < other {
+                        (leg, other)
+                    } else {
+                        (other, leg)
+                    });
                 }
             }
+        }
+        for (a, b) in pairs {
+            out.push(MediaEvent::Bridged { a, b });
         }
         out
     }
@@ -1540,6 +1568,57 @@ mod tests {
             }
         );
         assert_eq!(s.snapshot().len(), 1);
+    }
+
+    #[test]
+    fn a_bridge_whose_events_were_lost_with_the_socket_is_reported_at_resync() {
+        let mut s = AdapterState::new("cc");
+        s.on_event(&event("StasisStart", r#""args":[],"#, "cust", "Up"));
+        s.on_event(&event("StasisStart", r#""args":[],"#, "agent", "Up"));
+        // The bridge commands succeeded; the socket dropped before ChannelEnteredBridge came.
+        s.on_call_done(&AriCall::CreateBridge {
+            bridge: "br".into(),
+            name: "br".into(),
+        });
+        s.on_call_done(&AriCall::AddChannels {
+            bridge: "br".into(),
+            channels: vec!["cust".into(), "agent".into()],
+        });
+        let channel = |id: &str| -> (Channel, Option<ContactId>) {
+            (serde_json::from_str(&channel_json(id, "Up")).unwrap(), None)
+        };
+        let bridge: Bridge = serde_json::from_str(
+            r#"{"id":"br","technology":"simple_bridge","bridge_type":"mixing","bridge_class":"stasis","creator":"Stasis","name":"br","channels":["cust","agent"],"creationtime":"2026-11-21T21:16:19.355+0000","video_mode":"talker"}"#,
+        )
+        .unwrap();
+        let channels = [channel("cust"), channel("agent")];
+        let bridged = |out: &[MediaEvent]| -> Vec<MediaEvent> {
+            out.iter()
+                .filter(|e| matches!(e, MediaEvent::Bridged { .. }))
+                .cloned()
+                .collect()
+        };
+        let out = s.resync(&channels, std::slice::from_ref(&bridge));
+        assert_eq!(
+            bridged(&out),
+            vec![MediaEvent::Bridged {
+                a: LegId::new("agent"),
+                b: LegId::new("cust")
+            }],
+            "once, though both legs are new to the controller: {out:?}"
+        );
+        // Told once: the next resync has nothing new to say of it.
+        let out = s.resync(&channels, std::slice::from_ref(&bridge));
+        assert!(bridged(&out).is_empty(), "{out:?}");
+        // The bridge is gone by the next resync: both legs are unbridged.
+        let out = s.resync(&channels, &[]);
+        assert_eq!(
+            out.iter()
+                .filter(|e| matches!(e, MediaEvent::Unbridged { .. }))
+                .count(),
+            2,
+            "{out:?}"
+        );
     }
 
     #[test]
